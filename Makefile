@@ -1,0 +1,81 @@
+# trialog — build, run and test. `make` (or `make help`) lists the targets.
+# Variables can be set on the command line, e.g. `make test GOTESTFLAGS='-run TestX -v'`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO          ?= go
+PKGS        ?= ./...
+GOTESTFLAGS ?=
+FUZZTIME    ?= 10s
+FUZZFLAGS   ?=
+BENCHFLAGS  ?=
+DATA_DIR    ?= $(or $(TRIALOG_DATA_DIR),.data)
+TRIALOG_URL ?= http://127.0.0.1:8080
+export DATA_DIR
+
+.PHONY: help build bin/trialogd bin/trialog run demo test fuzz bench bench-large lint db-stop clean
+
+help: ## list the targets
+	@echo 'usage: make TARGET [VAR=value ...]'
+	@echo
+	@grep -E '^[a-zA-Z_/-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
+	@echo
+	@echo 'variables: GOTESTFLAGS (extra go test flags, e.g. -run X -v), FUZZTIME ($(FUZZTIME)),'
+	@echo '  BENCHFLAGS, DATA_DIR ($(DATA_DIR)), TRIALOG_URL ($(TRIALOG_URL))'
+
+build: bin/trialogd bin/trialog ## build bin/trialogd and bin/trialog
+
+# go build decides what is stale, so these always run.
+bin/trialogd:
+	$(GO) build -o $@ ./cmd/trialogd
+
+bin/trialog:
+	$(GO) build -o $@ ./cmd/trialog
+
+run: build ## build, then run trialogd locally (deploy/run-local.sh finds or starts MariaDB)
+	deploy/run-local.sh
+
+demo: bin/trialog ## register a demo principal, notarize a sample document, verify its proof
+	@if [ ! -f '$(DATA_DIR)/admin.token' ]; then \
+		echo 'demo: $(DATA_DIR)/admin.token is missing: start the server first with `make run`.' >&2; \
+		exit 1; \
+	fi
+	bin/trialog demo --url '$(TRIALOG_URL)' --admin-token-file '$(DATA_DIR)/admin.token'
+
+test: ## go vet, then every test (needs MariaDB; see deploy/mariadb-local.sh)
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(GOTESTFLAGS) $(PKGS)
+
+fuzz: ## run every Fuzz target for FUZZTIME each
+	@list=$$($(GO) test -run '^$$' -list '^Fuzz' $(PKGS)); \
+	targets=$$(awk '/^Fuzz/ { f[n++] = $$1; next } \
+		/^ok/ { for (i = 0; i < n; i++) print $$2, f[i]; n = 0 }' <<<"$$list"); \
+	if [ -z "$$targets" ]; then echo 'fuzz: no Fuzz targets yet'; exit 0; fi; \
+	while read -r pkg fn; do \
+		echo "fuzz: $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime '$(FUZZTIME)' $(FUZZFLAGS) "$$pkg"; \
+	done <<<"$$targets"
+
+bench: ## quick benchmark figures (P1, P2, P4); a few minutes
+	$(GO) run ./cmd/trialog-bench $(BENCHFLAGS)
+
+bench-large: ## large-tree benchmark figures (P3, P5, P6); tens of minutes
+	$(GO) run ./cmd/trialog-bench -large $(BENCHFLAGS)
+
+lint: ## fail on gofmt differences, then go vet
+	@out=$$(find . -type d \( -name '.?*' -o -name testdata -o -name bin \) -prune \
+		-o -type f -name '*.go' -print | xargs -r gofmt -l); \
+	if [ -n "$$out" ]; then echo "gofmt needs to reformat:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+db-stop: ## stop the private MariaDB that deploy/mariadb-local.sh may have started
+	deploy/mariadb-local.sh stop
+
+clean: ## remove build and test outputs (keeps DATA_DIR: keys, admin token, private MariaDB)
+	rm -rf bin
+	find . -type d -name '.?*' -prune -o -type f \
+		\( -name '*.test' -o -name '*.prof' -o -name '*.pprof' -o -name 'coverage*.out' -o -name 'coverage*.html' -o -name '*.coverprofile' -o -name 'cover.out' \) \
+		-print -exec rm -f {} +

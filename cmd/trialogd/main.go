@@ -1,0 +1,108 @@
+// Command trialogd is the trialog log server: it accepts signed statements,
+// appends them to a Trillian log stored in MySQL, signs C2SP checkpoints and
+// serves inclusion and consistency proofs over HTTP.
+//
+// Every flag has an environment twin: --mysql-dsn is TRIALOG_MYSQL_DSN, and
+// so on. A flag given on the command line wins over its variable.
+//
+//	trialogd --listen 127.0.0.1:8080 --mysql-dsn 'root@tcp(127.0.0.1:3306)/trialog' \
+//	         --data-dir .data --origin example.org/trialog
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	cfg, err := parseFlags(flag.CommandLine, os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "trialogd: %v\n", err)
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg, logger); err != nil {
+		logger.Error("trialogd stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// config is trialogd's configuration after flags and environment.
+type config struct {
+	listen             string
+	mysqlDSN           string
+	dataDir            string
+	origin             string
+	trillian           string
+	signingKeyFile     string
+	serviceKeyFile     string
+	checkpointInterval time.Duration
+	sequencerInterval  time.Duration
+	sequencerBatch     int
+	maxBatch           int
+	queueSize          int
+	shutdownTimeout    time.Duration
+	logLevel           slog.Level
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
+	var c config
+	var level string
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.mysqlDSN, "mysql-dsn", "root@tcp(127.0.0.1:3306)/trialog", "MySQL DSN (go-sql-driver/mysql); the database is created if missing")
+	fs.StringVar(&c.dataDir, "data-dir", ".data", "directory for log.key, service.key and admin.token")
+	fs.StringVar(&c.origin, "origin", "localhost/trialog", "the log's origin: checkpoint origin line and note key name")
+	fs.StringVar(&c.trillian, "trillian", "", "HOST:PORT of an external Trillian log server (default: run Trillian in-process)")
+	fs.StringVar(&c.signingKeyFile, "signing-key-file", "", "note signer key file to use instead of <data-dir>/log.key")
+	fs.StringVar(&c.serviceKeyFile, "service-key-file", "", "Ed25519 key (PKCS #8 PEM) for trialogd's own entries instead of <data-dir>/service.key")
+	fs.DurationVar(&c.checkpointInterval, "checkpoint-interval", 100*time.Millisecond, "how often to look for a new tree head to sign when nothing signals one sooner")
+	fs.DurationVar(&c.sequencerInterval, "sequencer-interval", 100*time.Millisecond, "in-process sequencer's fallback pass interval")
+	fs.IntVar(&c.sequencerBatch, "sequencer-batch", 4096, "in-process sequencer: most leaves integrated per pass")
+	fs.IntVar(&c.maxBatch, "max-batch", 1000, "most entries appended to MySQL in one transaction")
+	fs.IntVar(&c.queueSize, "queue-size", 8192, "submissions that may wait for MySQL before new ones get 503")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGTERM")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "TRIALOG_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %v", env, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return c, fmt.Errorf("--log-level: %v", err)
+	}
+	if c.origin == "" || strings.ContainsAny(c.origin, " +\n") {
+		return c, fmt.Errorf("--origin must be non-empty without spaces or '+', such as example.org/trialog")
+	}
+	if c.maxBatch < 1 || c.queueSize < 1 || c.sequencerBatch < 1 {
+		return c, fmt.Errorf("--max-batch, --queue-size and --sequencer-batch must be positive")
+	}
+	return c, nil
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/trialog/trialog/personality"
+	"github.com/trialog/trialog/records"
+	"github.com/trialog/trialog/statement"
+	"github.com/trialog/trialog/storage"
+)
+
+// run starts trialogd and serves until ctx ends, then shuts down within
+// cfg.shutdownTimeout.
+func run(ctx context.Context, cfg config, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger, ln)
+}
+
+// serve is run on an existing listener (tests pass their own).
+func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener) error {
+	db, err := openWithRetry(ctx, cfg.mysqlDSN, logger)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	embedded := cfg.trillian == ""
+	if err := storage.Migrate(ctx, db, embedded); err != nil {
+		return fmt.Errorf("migrating the database: %w", err)
+	}
+
+	var conn *grpc.ClientConn
+	var emb *personality.Embedded
+	if embedded {
+		emb, err = personality.StartEmbedded(ctx, db, personality.EmbeddedOptions{
+			BatchSize: cfg.sequencerBatch, Interval: cfg.sequencerInterval, Logger: logger,
+		})
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		conn = emb.Conn
+	} else {
+		if conn, err = personality.Dial(cfg.trillian); err != nil {
+			return fmt.Errorf("connecting to Trillian at %s: %w", cfg.trillian, err)
+		}
+		defer conn.Close()
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	statements := statement.NewRegistry()
+	records.Register(statements)
+
+	svc, err := personality.New(ctx, personality.Config{
+		Origin:             cfg.origin,
+		DataDir:            cfg.dataDir,
+		SigningKeyFile:     cfg.signingKeyFile,
+		ServiceKeyFile:     cfg.serviceKeyFile,
+		Store:              storage.New(db),
+		Trillian:           conn,
+		Embedded:           emb,
+		Registry:           statements,
+		Logger:             logger,
+		Metrics:            reg,
+		CheckpointInterval: cfg.checkpointInterval,
+		MaxBatch:           cfg.maxBatch,
+		QueueSize:          cfg.queueSize,
+	})
+	if err != nil {
+		return err
+	}
+	api := personality.NewAPI(svc, reg)
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      personality.MaxWait + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	// The pipeline outlives the HTTP server during shutdown so that
+	// in-flight submissions can finish.
+	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPipe()
+	g, gctx := errgroup.WithContext(ctx)
+	pipeDone := make(chan struct{})
+	go func() { svc.Run(pipeCtx); close(pipeDone) }()
+	g.Go(func() error {
+		logger.Info("trialogd serving", "addr", ln.Addr().String(), "origin", svc.Origin(), "tree_id", svc.TreeID(),
+			"public_key", svc.PublicKey(), "admin_token_file", svc.AdminTokenPath(), "trillian", trillianMode(cfg))
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		logger.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		stopPipe()
+		<-pipeDone
+		return err
+	})
+	err = g.Wait()
+	logger.Info("trialogd stopped")
+	return err
+}
+
+func trillianMode(cfg config) string {
+	if cfg.trillian == "" {
+		return "embedded"
+	}
+	return cfg.trillian
+}
+
+// openWithRetry waits up to a minute for MySQL at start-up, so that trialogd
+// and its database can be started together.
+func openWithRetry(ctx context.Context, dsn string, logger *slog.Logger) (*sql.DB, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		db, err := storage.Open(ctx, dsn)
+		if err == nil {
+			return db, nil
+		}
+		if time.Now().After(deadline) || !storage.IsUnavailable(err) {
+			return nil, fmt.Errorf("opening MySQL: %w", err)
+		}
+		logger.Warn("MySQL is not reachable yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}

@@ -1,0 +1,293 @@
+package personality
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/trillian"
+	"github.com/google/trillian/types"
+
+	"github.com/trialog/trialog/statement"
+	"github.com/trialog/trialog/storage"
+)
+
+// Entry is an entry as the API returns it.
+type Entry struct {
+	ID             string          `json:"id"`
+	Status         string          `json:"status"` // "included" or "pending"
+	LeafIndex      int64           `json:"leaf_index"`
+	Leaf           string          `json:"leaf"` // base64 of the exact leaf bytes
+	LeafHash       string          `json:"leaf_hash"`
+	ReceivedAt     string          `json:"received_at"`
+	Envelope       Envelope        `json:"envelope"`
+	Statement      json.RawMessage `json:"statement"`
+	InclusionProof *InclusionProof `json:"inclusion_proof,omitempty"`
+	Checkpoint     string          `json:"checkpoint,omitempty"`
+}
+
+// InclusionProof is an RFC 6962 inclusion proof.
+type InclusionProof struct {
+	LeafIndex int64    `json:"leaf_index"`
+	TreeSize  int64    `json:"tree_size"`
+	Hashes    []string `json:"hashes"` // standard base64
+}
+
+// ConsistencyProof is an RFC 6962 consistency proof.
+type ConsistencyProof struct {
+	From   int64    `json:"from"`
+	To     int64    `json:"to"`
+	Hashes []string `json:"hashes"`
+}
+
+// StatusIncluded and StatusPending are an entry's states.
+const (
+	StatusIncluded = "included"
+	StatusPending  = "pending"
+)
+
+// entryBase builds the proof-less part of an entry from the stored leaf.
+func entryBase(e *storage.Entry) (*Entry, error) {
+	leaf, env, err := ParseLeaf(e.Leaf)
+	if err != nil {
+		return nil, fmt.Errorf("stored leaf %d: %w", e.LeafIndex, err)
+	}
+	return &Entry{
+		ID:         hex.EncodeToString(e.ID),
+		Status:     StatusPending,
+		LeafIndex:  e.LeafIndex,
+		Leaf:       base64.StdEncoding.EncodeToString(e.Leaf),
+		LeafHash:   hex.EncodeToString(e.LeafHash),
+		ReceivedAt: leaf.ReceivedAt,
+		Envelope:   leaf.Envelope,
+		Statement:  json.RawMessage(env.PayloadBytes),
+	}, nil
+}
+
+// entryAsKnown returns the entry, with a proof if the latest published
+// checkpoint includes it.
+func (s *Service) entryAsKnown(ctx context.Context, e *storage.Entry) (*Entry, error) {
+	if cp := s.Published(); cp != nil && cp.Size > uint64(e.LeafIndex) {
+		return s.entryWithProof(ctx, e, cp)
+	}
+	return entryBase(e)
+}
+
+// entryWithProof returns the entry proven against cp, which must include it.
+func (s *Service) entryWithProof(ctx context.Context, e *storage.Entry, cp *Published) (*Entry, error) {
+	out, err := entryBase(e)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.InclusionProof(ctx, e.LeafIndex, int64(cp.Size))
+	if err != nil {
+		return nil, err
+	}
+	out.Status = StatusIncluded
+	out.InclusionProof = p
+	out.Checkpoint = string(cp.Note)
+	return out, nil
+}
+
+// InclusionProof returns the proof that leaf index is in the tree of size
+// treeSize.
+func (s *Service) InclusionProof(ctx context.Context, index, treeSize int64) (*InclusionProof, error) {
+	resp, err := s.tclient.GetInclusionProof(ctx, &trillian.GetInclusionProofRequest{LogId: s.treeID, LeafIndex: index, TreeSize: treeSize})
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("GetInclusionProof: %w", err))
+	}
+	return &InclusionProof{LeafIndex: index, TreeSize: treeSize, Hashes: b64s(resp.GetProof().GetHashes())}, nil
+}
+
+// ConsistencyProof returns the proof that the tree of size from is a prefix
+// of the tree of size to. Both must be published sizes' range: 1 ≤ from ≤ to
+// ≤ the latest checkpoint's size.
+func (s *Service) ConsistencyProof(ctx context.Context, from, to int64) (*ConsistencyProof, error) {
+	cp := s.Published()
+	if cp == nil {
+		return nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
+	}
+	if from < 1 || from > to || uint64(to) > cp.Size {
+		return nil, errInvalid("need 1 ≤ from ≤ to ≤ %d (the latest checkpoint's size)", cp.Size)
+	}
+	if from == to {
+		return &ConsistencyProof{From: from, To: to, Hashes: []string{}}, nil
+	}
+	resp, err := s.tclient.GetConsistencyProof(ctx, &trillian.GetConsistencyProofRequest{LogId: s.treeID, FirstTreeSize: from, SecondTreeSize: to})
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("GetConsistencyProof: %w", err))
+	}
+	return &ConsistencyProof{From: from, To: to, Hashes: b64s(resp.GetProof().GetHashes())}, nil
+}
+
+func b64s(hs [][]byte) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = base64.StdEncoding.EncodeToString(h)
+	}
+	return out
+}
+
+func (s *Service) latestRoot(ctx context.Context) (*types.LogRootV1, error) {
+	resp, err := s.tclient.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: s.treeID})
+	if err != nil {
+		return nil, err
+	}
+	var root types.LogRootV1
+	if err := root.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
+		return nil, err
+	}
+	return &root, nil
+}
+
+// EntryByID returns an entry by its id (64 hex digits), proven against the
+// latest checkpoint when it is included.
+func (s *Service) EntryByID(ctx context.Context, id string) (*Entry, error) {
+	raw, err := statement.DecodeHexDigest(id)
+	if err != nil {
+		return nil, errInvalid("an entry id is 64 lowercase hex digits")
+	}
+	e, err := s.store.EntryByID(ctx, raw)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errNotFound("no entry has id %s", id)
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return s.entryAsKnown(ctx, e)
+}
+
+// EntryByIndex returns the entry at a leaf index.
+func (s *Service) EntryByIndex(ctx context.Context, index int64) (*Entry, error) {
+	e, err := s.store.EntryByIndex(ctx, index)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errNotFound("no entry has leaf index %d", index)
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return s.entryAsKnown(ctx, e)
+}
+
+// Entries returns up to count entries from start, without proofs. Only
+// entries in the latest published checkpoint are listed.
+func (s *Service) Entries(ctx context.Context, start, count int64) ([]*Entry, error) {
+	cp := s.Published()
+	if cp == nil {
+		return []*Entry{}, nil
+	}
+	if end := int64(cp.Size); start+count > end {
+		count = max(end-start, 0)
+	}
+	if count == 0 {
+		return []*Entry{}, nil
+	}
+	es, err := s.store.EntriesRange(ctx, start, count)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]*Entry, 0, len(es))
+	for i := range es {
+		e, err := entryBase(&es[i])
+		if err != nil {
+			return nil, err
+		}
+		e.Status = StatusIncluded
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// InclusionProofByHash returns the inclusion proof of the first leaf with
+// this leaf hash in the tree of size treeSize (0: the latest checkpoint).
+func (s *Service) InclusionProofByHash(ctx context.Context, leafHash string, treeSize int64) (*InclusionProof, error) {
+	raw, err := statement.DecodeHexDigest(leafHash)
+	if err != nil {
+		return nil, errInvalid("leaf_hash must be 64 lowercase hex digits")
+	}
+	cp := s.Published()
+	if cp == nil {
+		return nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
+	}
+	if treeSize == 0 {
+		treeSize = int64(cp.Size)
+	}
+	if treeSize < 1 || uint64(treeSize) > cp.Size {
+		return nil, errInvalid("tree_size must be between 1 and %d (the latest checkpoint's size)", cp.Size)
+	}
+	e, err := s.store.EntryByLeafHash(ctx, raw)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errNotFound("no leaf has hash %s", leafHash)
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if e.LeafIndex >= treeSize {
+		return nil, errNotFound("leaf %s is not in the tree of size %d", leafHash, treeSize)
+	}
+	return s.InclusionProof(ctx, e.LeafIndex, treeSize)
+}
+
+// storeReader gives statement checks read access to logged entries.
+type storeReader struct {
+	st  *storage.Store
+	reg *statement.Registry
+}
+
+func (s *Service) reader() statement.Reader { return storeReader{st: s.store, reg: s.reg} }
+
+func (r storeReader) EntriesByRef(ctx context.Context, ref string) ([]statement.Logged, error) {
+	es, err := r.st.EntriesByRef(ctx, ref)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]statement.Logged, 0, len(es))
+	for _, e := range es {
+		_, env, err := ParseLeaf(e.Leaf)
+		if err != nil {
+			return nil, err
+		}
+		var st statement.Statement
+		if r.reg != nil {
+			if _, st, err = r.reg.Parse(env.PayloadBytes); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, statement.Logged{ID: hex.EncodeToString(e.ID), LeafIndex: e.LeafIndex, PrincipalID: e.PrincipalID, Statement: st})
+	}
+	return out, nil
+}
+
+// RecordsByDigest returns every included entry indexed under a document
+// digest, proven against the latest checkpoint.
+func (s *Service) RecordsByDigest(ctx context.Context, sha string) ([]*Entry, *Published, error) {
+	if !statement.IsHexDigest(sha) {
+		return nil, nil, errInvalid("sha256 must be 64 lowercase hex digits")
+	}
+	cp := s.Published()
+	if cp == nil {
+		return nil, nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
+	}
+	es, err := s.store.EntriesByRef(ctx, "sha256:"+sha)
+	if err != nil {
+		return nil, nil, unavailable(err)
+	}
+	out := []*Entry{}
+	for i := range es {
+		if uint64(es[i].LeafIndex) >= cp.Size {
+			continue
+		}
+		e, err := s.entryWithProof(ctx, &es[i], cp)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return nil, nil, errNotFound("no entry in the log notarizes the digest %s", sha)
+	}
+	return out, cp, nil
+}

@@ -1,0 +1,64 @@
+package personality
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	submissions   *prometheus.CounterVec
+	requests      *prometheus.HistogramVec
+	appendSeconds prometheus.Histogram
+	batchSize     prometheus.Histogram
+	treeSize      prometheus.Gauge
+	guardFailures prometheus.Counter
+	guardFailing  prometheus.Gauge
+}
+
+func newMetrics(r prometheus.Registerer, s *Service) *metrics {
+	m := &metrics{
+		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trialog_submissions_total",
+			Help: "Envelopes submitted, by result: new, duplicate, rejected, unavailable.",
+		}, []string{"result"}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "trialog_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "code"}),
+		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "trialog_append_seconds",
+			Help:    "Time to commit one batch of entries to MySQL.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "trialog_append_batch_entries",
+			Help:    "Entries per MySQL append transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		treeSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trialog_tree_size",
+			Help: "Size of the latest published checkpoint.",
+		}),
+		guardFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trialog_checkpoint_guard_failures_total",
+			Help: "Times a new root was refused because it was not consistent with the last signed checkpoint.",
+		}),
+		guardFailing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trialog_checkpoint_guard_failing",
+			Help: "1 while the consistency guard refuses to sign, else 0.",
+		}),
+	}
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "trialog_checkpoint_age_seconds",
+		Help: "Seconds since the latest published checkpoint was signed.",
+	}, func() float64 {
+		if cp := s.Published(); cp != nil {
+			return time.Since(cp.CreatedAt).Seconds()
+		}
+		return -1
+	})
+	r.MustRegister(m.submissions, m.requests, m.appendSeconds, m.batchSize, m.treeSize, m.guardFailures, m.guardFailing, age)
+	return m
+}

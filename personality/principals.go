@@ -1,0 +1,265 @@
+package personality
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trialog/trialog/statement"
+	"github.com/trialog/trialog/storage"
+)
+
+// TypePrincipalKey is the statement trialogd logs for each key it registers
+// to a principal, signed with its service key.
+const TypePrincipalKey = "principal.key"
+
+// PrincipalKey is a principal.key statement.
+type PrincipalKey struct {
+	Kind      string `json:"type"`
+	Principal string `json:"principal"`
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	PublicKey string `json:"public_key"` // base64 of the raw 32-byte key
+	KeyID     string `json:"key_id"`
+	IssuedAt  string `json:"issued_at"`
+}
+
+// Type implements statement.Statement.
+func (p *PrincipalKey) Type() string { return TypePrincipalKey }
+
+// Refs indexes the registration under the key id and the principal.
+func (p *PrincipalKey) Refs() []string {
+	return []string{"key:" + p.KeyID, "principal:" + p.Principal}
+}
+
+func parsePrincipalKey(payload []byte) (statement.Statement, error) {
+	var p PrincipalKey
+	if err := statement.Decode(TypePrincipalKey, payload, &p); err != nil {
+		return nil, err
+	}
+	pub, err := base64.StdEncoding.DecodeString(p.PublicKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, statement.Invalidf("principal.key: public_key must be a base64 32-byte Ed25519 key")
+	}
+	if KeyID(pub) != p.KeyID {
+		return nil, statement.Invalidf("principal.key: key_id is not the SHA-256 of public_key")
+	}
+	if p.Principal == "" || p.Name == "" || !statement.ValidRole(statement.Role(p.Role)) {
+		return nil, statement.Invalidf("principal.key: principal, name and a valid role are required")
+	}
+	if _, err := statement.ParseTime("issued_at", p.IssuedAt); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func registerServiceKinds(r *statement.Registry) {
+	if _, ok := r.Lookup(TypePrincipalKey); ok {
+		return
+	}
+	r.Register(statement.Kind{Name: TypePrincipalKey, Parse: parsePrincipalKey})
+}
+
+// NewPrincipal is a principal to create.
+type NewPrincipal struct {
+	Name       string   `json:"name"`
+	Role       string   `json:"role"`
+	PublicKeys []string `json:"public_keys"`
+}
+
+// CreatedPrincipal is the answer to creating a principal. Token is shown
+// only here; trialog keeps only its hash.
+type CreatedPrincipal struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Role       string   `json:"role"`
+	Token      string   `json:"token"`
+	KeyIDs     []string `json:"key_ids"`
+	KeyEntries []string `json:"key_entries"`
+}
+
+const maxKeysPerPrincipal = 16
+
+// CreatePrincipal registers a principal with its keys. Each key registration
+// is logged first as a principal.key entry signed with the service key, then
+// the principal, its token hash and its keys are stored.
+func (s *Service) CreatePrincipal(ctx context.Context, np NewPrincipal) (*CreatedPrincipal, error) {
+	np.Name = strings.TrimSpace(np.Name)
+	if np.Name == "" || len(np.Name) > 200 {
+		return nil, errInvalid("name is required (at most 200 bytes)")
+	}
+	if !statement.ValidRole(statement.Role(np.Role)) {
+		return nil, errInvalid("role must be one of sponsor, site, regulator, data-user, admin")
+	}
+	if len(np.PublicKeys) == 0 && np.Role != string(statement.RoleAdmin) && np.Role != string(statement.RoleDataUser) && np.Role != string(statement.RoleRegulator) {
+		return nil, errInvalid("public_keys: a %s signs its statements, so it needs at least one Ed25519 public key", np.Role)
+	}
+	if len(np.PublicKeys) > maxKeysPerPrincipal {
+		return nil, errInvalid("public_keys: at most %d keys", maxKeysPerPrincipal)
+	}
+	var idb [12]byte
+	rand.Read(idb[:])
+	out := &CreatedPrincipal{ID: "pr_" + hex.EncodeToString(idb[:]), Name: np.Name, Role: np.Role, Token: NewToken(), KeyIDs: []string{}, KeyEntries: []string{}}
+	var keys []storage.Key
+	var bodies [][]byte
+	seen := map[string]bool{}
+	now := s.now().UTC().Format(time.RFC3339)
+	for i, k := range np.PublicKeys {
+		pub, err := decodeB64(k)
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			return nil, errInvalid("public_keys[%d] must be the base64 of a raw 32-byte Ed25519 public key", i)
+		}
+		kid := KeyID(pub)
+		if seen[kid] {
+			return nil, errInvalid("public_keys[%d] repeats an earlier key", i)
+		}
+		seen[kid] = true
+		if _, err := s.store.KeyOwner(ctx, mustHex(kid)); err == nil {
+			return nil, newError(409, "conflict", "public_keys[%d] is already registered to a principal", i)
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return nil, unavailable(err)
+		}
+		payload, _ := json.Marshal(PrincipalKey{Kind: TypePrincipalKey, Principal: out.ID, Name: np.Name, Role: np.Role, PublicKey: k, KeyID: kid, IssuedAt: now})
+		env := Sign(statement.PayloadType, payload, s.svcKey)
+		body, _ := json.Marshal(env)
+		bodies = append(bodies, body)
+		keys = append(keys, storage.Key{KeyID: mustHex(kid), PublicKey: pub})
+		out.KeyIDs = append(out.KeyIDs, kid)
+	}
+	if len(bodies) > 0 {
+		subs, errs := s.SubmitBatch(ctx, s.serviceCaller(), bodies, 0)
+		for i := range subs {
+			if errs[i] != nil {
+				return nil, errs[i]
+			}
+			keys[i].EntryID = mustHex(subs[i].Entry.ID)
+			out.KeyEntries = append(out.KeyEntries, subs[i].Entry.ID)
+		}
+	}
+	if err := s.store.CreatePrincipal(ctx, storage.Principal{ID: out.ID, Name: np.Name, Role: np.Role}, TokenHash(out.Token), keys); err != nil {
+		if errors.Is(err, storage.ErrDuplicateKey) {
+			return nil, newError(409, "conflict", "a public key is already registered to a principal")
+		}
+		return nil, unavailable(err)
+	}
+	s.log.Info("principal created", "principal", out.ID, "role", np.Role, "keys", len(keys))
+	return out, nil
+}
+
+func (s *Service) serviceCaller() statement.Caller {
+	return statement.Caller{PrincipalID: ServicePrincipalID, Name: "trialogd", Role: statement.RoleService}
+}
+
+// SubmitAsService logs a statement trialogd itself makes, signed with the
+// service key. Domain packages use it for delegations and access records.
+func (s *Service) SubmitAsService(ctx context.Context, payload []byte, wait time.Duration) (*Submission, error) {
+	body, _ := json.Marshal(Sign(statement.PayloadType, payload, s.svcKey))
+	return s.Submit(ctx, s.serviceCaller(), body, wait)
+}
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Authenticate returns the caller holding token.
+func (s *Service) Authenticate(ctx context.Context, token string) (statement.Caller, error) {
+	if token == "" {
+		return statement.Caller{}, errUnauthenticated("this call needs a token: send Authorization: Bearer <token>")
+	}
+	p, err := s.auth.principal(ctx, token)
+	if errors.Is(err, storage.ErrNotFound) {
+		return statement.Caller{}, errUnauthenticated("the token is not known")
+	}
+	if err != nil {
+		return statement.Caller{}, unavailable(err)
+	}
+	return statement.Caller{PrincipalID: p.ID, Name: p.Name, Role: statement.Role(p.Role)}, nil
+}
+
+// authCache remembers principals by token hash and keys by principal for a
+// short time, so that a busy submitter costs no extra queries per request.
+// Principals and keys are only ever added, so a stale answer can only be a
+// missing one, which is looked up again.
+type authCache struct {
+	st  *storage.Store
+	ttl time.Duration
+
+	mu    sync.Mutex
+	byTok map[string]cachedPrincipal
+	keysC map[string]cachedKeys
+}
+
+type cachedPrincipal struct {
+	p  *storage.Principal
+	at time.Time
+}
+
+type cachedKeys struct {
+	keys map[string]ed25519.PublicKey
+	at   time.Time
+}
+
+const maxAuthCache = 10000
+
+func newAuthCache(st *storage.Store, ttl time.Duration) *authCache {
+	return &authCache{st: st, ttl: ttl, byTok: map[string]cachedPrincipal{}, keysC: map[string]cachedKeys{}}
+}
+
+func (c *authCache) principal(ctx context.Context, token string) (*storage.Principal, error) {
+	h := string(TokenHash(token))
+	c.mu.Lock()
+	if e, ok := c.byTok[h]; ok && time.Since(e.at) < c.ttl {
+		c.mu.Unlock()
+		return e.p, nil
+	}
+	c.mu.Unlock()
+	p, err := c.st.PrincipalByToken(ctx, []byte(h))
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.byTok) >= maxAuthCache {
+		clear(c.byTok)
+	}
+	c.byTok[h] = cachedPrincipal{p: p, at: time.Now()}
+	c.mu.Unlock()
+	return p, nil
+}
+
+func (c *authCache) keys(ctx context.Context, principalID string) (map[string]ed25519.PublicKey, error) {
+	c.mu.Lock()
+	if e, ok := c.keysC[principalID]; ok && time.Since(e.at) < c.ttl {
+		c.mu.Unlock()
+		return e.keys, nil
+	}
+	c.mu.Unlock()
+	ks, err := c.st.Keys(ctx, principalID)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]ed25519.PublicKey, len(ks))
+	for _, k := range ks {
+		m[hex.EncodeToString(k.KeyID)] = k.PublicKey
+	}
+	c.mu.Lock()
+	if len(c.keysC) >= maxAuthCache {
+		clear(c.keysC)
+	}
+	c.keysC[principalID] = cachedKeys{keys: m, at: time.Now()}
+	c.mu.Unlock()
+	return m, nil
+}
+
+var _ = fmt.Sprintf

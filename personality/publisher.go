@@ -1,0 +1,237 @@
+package personality
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/trillian"
+	"github.com/google/trillian/types"
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trialog/trialog/storage"
+)
+
+// Published is a checkpoint trialogd signed.
+type Published struct {
+	Size      uint64
+	Root      []byte
+	Note      []byte // the signed note, verbatim
+	CreatedAt time.Time
+}
+
+func (s *Service) parsePublished(c *storage.Checkpoint) (*Published, error) {
+	cp, _, _, err := log.ParseCheckpoint(c.Note, s.origin, s.verifier)
+	if err != nil {
+		return nil, err
+	}
+	if cp.Size != uint64(c.TreeSize) || !bytes.Equal(cp.Hash, c.RootHash) {
+		return nil, errors.New("stored checkpoint row disagrees with its note")
+	}
+	return &Published{Size: cp.Size, Root: cp.Hash, Note: c.Note, CreatedAt: c.CreatedAt}, nil
+}
+
+// Published returns the latest published checkpoint, or nil before the
+// first one.
+func (s *Service) Published() *Published {
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
+	return s.cp
+}
+
+func (s *Service) setPublished(p *Published) {
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
+	if s.cp != nil && p.Size <= s.cp.Size {
+		return
+	}
+	s.cp = p
+	close(s.cpChang)
+	s.cpChang = make(chan struct{})
+}
+
+// WaitPublished waits until a published checkpoint covers leaf index, and
+// returns it.
+func (s *Service) WaitPublished(ctx context.Context, index int64) (*Published, error) {
+	for {
+		s.cpMu.Lock()
+		cp, ch := s.cp, s.cpChang
+		s.cpMu.Unlock()
+		if cp != nil && cp.Size > uint64(index) {
+			return cp, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// publisher signs a new checkpoint whenever Trillian's tree has grown, after
+// checking that it is consistent with the last one signed.
+func (s *Service) publisher(ctx context.Context) {
+	t := time.NewTicker(s.cfg.CheckpointInterval)
+	defer t.Stop()
+	var integrated <-chan struct{}
+	if s.cfg.Embedded != nil {
+		integrated = s.cfg.Embedded.Integrated()
+	}
+	for {
+		if err := s.PublishOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("publishing a checkpoint failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-integrated:
+		case <-s.kickP:
+		}
+	}
+}
+
+// errGuard marks a root that the consistency guard refused.
+var errGuard = errors.New("consistency guard")
+
+// PublishOnce fetches Trillian's latest root and, if the tree grew and the
+// root is consistent with the last checkpoint signed, signs and stores a new
+// checkpoint. It signs nothing when the proof does not verify: then it logs
+// an error, counts it, and makes Ready fail until a consistent root comes.
+func (s *Service) PublishOnce(ctx context.Context) error {
+	last := s.Published()
+	if stored, err := s.store.LatestCheckpoint(ctx); err == nil && (last == nil || uint64(stored.TreeSize) > last.Size) {
+		// Another replica signed a newer one.
+		p, err := s.parsePublished(stored)
+		if err != nil {
+			return s.guardFailed(fmt.Errorf("stored checkpoint of size %d does not verify: %w", stored.TreeSize, err))
+		}
+		if last != nil {
+			if err := s.checkConsistency(ctx, last, p.Size, p.Root); err != nil {
+				return s.guardFailed(err)
+			}
+		}
+		s.setPublished(p)
+		last = p
+	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	req := &trillian.GetLatestSignedLogRootRequest{LogId: s.treeID}
+	if last != nil {
+		req.FirstTreeSize = int64(last.Size)
+	}
+	resp, err := s.tclient.GetLatestSignedLogRoot(ctx, req)
+	if err != nil {
+		return fmt.Errorf("GetLatestSignedLogRoot: %w", err)
+	}
+	var root types.LogRootV1
+	if err := root.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
+		return s.guardFailed(fmt.Errorf("Trillian returned an unreadable root: %v", err))
+	}
+	if last != nil && root.TreeSize == last.Size {
+		if !bytes.Equal(root.RootHash, last.Root) {
+			return s.guardFailed(fmt.Errorf("Trillian's root at size %d differs from the signed checkpoint", root.TreeSize))
+		}
+		s.guardOK()
+		return nil
+	}
+	next, err := s.store.NextIndex(ctx)
+	if err != nil {
+		return err
+	}
+	if root.TreeSize > uint64(next) {
+		return s.guardFailed(fmt.Errorf("Trillian's tree has %d leaves but trialog ordered only %d", root.TreeSize, next))
+	}
+	if last != nil {
+		var hashes [][]byte
+		if resp.GetProof() != nil {
+			hashes = resp.GetProof().GetHashes()
+		}
+		if err := verifyConsistency(last, root.TreeSize, root.RootHash, hashes); err != nil {
+			return s.guardFailed(err)
+		}
+	} else if root.TreeSize == 0 && !bytes.Equal(root.RootHash, rfc6962.DefaultHasher.EmptyRoot()) {
+		return s.guardFailed(errors.New("Trillian's empty tree has a non-empty root"))
+	}
+	p, err := s.sign(root.TreeSize, root.RootHash)
+	if err != nil {
+		return err
+	}
+	if err := s.store.StoreCheckpoint(ctx, storage.Checkpoint{TreeSize: int64(p.Size), RootHash: p.Root, Note: p.Note}); err != nil {
+		return fmt.Errorf("storing checkpoint: %w", err)
+	}
+	s.guardOK()
+	s.setPublished(p)
+	s.metrics.treeSize.Set(float64(p.Size))
+	return nil
+}
+
+// checkConsistency asks Trillian for a consistency proof from last to
+// (size, root) and verifies it.
+func (s *Service) checkConsistency(ctx context.Context, last *Published, size uint64, root []byte) error {
+	if size < last.Size {
+		return fmt.Errorf("%w: checkpoint of size %d is smaller than the last signed (%d)", errGuard, size, last.Size)
+	}
+	if size == last.Size || last.Size == 0 {
+		return verifyConsistency(last, size, root, nil)
+	}
+	resp, err := s.tclient.GetConsistencyProof(ctx, &trillian.GetConsistencyProofRequest{LogId: s.treeID, FirstTreeSize: int64(last.Size), SecondTreeSize: int64(size)})
+	if err != nil {
+		return err
+	}
+	return verifyConsistency(last, size, root, resp.GetProof().GetHashes())
+}
+
+// SPEC: RFC 6962 §2.1.2 consistency proof between the last signed tree head
+// and the new one.
+func verifyConsistency(last *Published, size uint64, root []byte, hashes [][]byte) error {
+	if size < last.Size {
+		return fmt.Errorf("%w: tree shrank from %d to %d", errGuard, last.Size, size)
+	}
+	if last.Size == 0 {
+		return nil // every tree is consistent with the empty one
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, last.Size, size, hashes, last.Root, root); err != nil {
+		return fmt.Errorf("%w: root of size %d is not consistent with the checkpoint of size %d: %v", errGuard, size, last.Size, err)
+	}
+	return nil
+}
+
+func (s *Service) sign(size uint64, root []byte) (*Published, error) {
+	body := log.Checkpoint{Origin: s.origin, Size: size, Hash: root}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(body)}, s.signer)
+	if err != nil {
+		return nil, fmt.Errorf("signing checkpoint: %w", err)
+	}
+	return &Published{Size: size, Root: root, Note: signed, CreatedAt: s.now().UTC()}, nil
+}
+
+func (s *Service) guardFailed(err error) error {
+	msg := err.Error()
+	if prev := s.guardErr.Swap(&msg); prev == nil || *prev != msg {
+		s.log.Error("refusing to sign a checkpoint", "err", err)
+	}
+	s.metrics.guardFailures.Inc()
+	s.metrics.guardFailing.Set(1)
+	return err
+}
+
+func (s *Service) guardOK() {
+	if s.guardErr.Swap(nil) != nil {
+		s.log.Info("consistency guard: Trillian's root is consistent again")
+	}
+	s.metrics.guardFailing.Set(0)
+}
+
+// kickPublisher asks the publisher to look for a new root now.
+func (s *Service) kickPublisher() {
+	select {
+	case s.kickP <- struct{}{}:
+	default:
+	}
+}
