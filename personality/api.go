@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/trialog/trialog/personality/api"
+	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )
@@ -105,10 +107,20 @@ func (a *API) wrap(name string, h HandlerFunc) http.Handler {
 	})
 }
 
-// writeErr maps an error to the API's error object, once, here.
+// writeErr writes the API error object for err and returns the status.
 func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) int {
+	apiErr := a.classify(r, err)
+	if apiErr.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	writeError(w, apiErr)
+	return apiErr.Status
+}
+
+// classify maps an error to the API's error object, once, here.
+func (a *API) classify(r *http.Request, err error) *Error {
 	var apiErr *Error
-	var unk *UnknownKeyError
+	var unk *envelope.UnknownKeyError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &apiErr):
@@ -126,21 +138,18 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) int {
 		apiErr = newError(http.StatusNotFound, "not_found", "not found")
 	case errors.Is(err, ErrUnavailable), storage.IsUnavailable(err):
 		a.log.Warn("unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		w.Header().Set("Retry-After", retryAfter)
 		msg := "the log is temporarily unavailable; retry shortly"
 		if strings.Contains(err.Error(), "queue is full") {
 			msg = "the submission queue is full; retry shortly"
 		}
 		apiErr = newError(http.StatusServiceUnavailable, "unavailable", "%s", msg)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		w.Header().Set("Retry-After", retryAfter)
 		apiErr = newError(http.StatusServiceUnavailable, "unavailable", "the request timed out; retry shortly")
 	default:
 		a.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		apiErr = newError(http.StatusInternalServerError, "internal", "internal error")
 	}
-	writeError(w, apiErr)
-	return apiErr.Status
+	return apiErr
 }
 
 func writeError(w http.ResponseWriter, e *Error) {
@@ -242,22 +251,12 @@ func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) {
 	w.Write(cp.Note)
 }
 
-// LogInfo is the answer of GET /v1/log.
-type LogInfo struct {
-	Origin     string `json:"origin"`
-	PublicKey  string `json:"public_key"`
-	ServiceKey string `json:"service_key"`
-	TreeSize   uint64 `json:"tree_size"`
-	RootHash   string `json:"root_hash"`
-	Checkpoint string `json:"checkpoint"`
-}
-
 func (a *API) getLog(r *http.Request) (int, any, error) {
 	cp := a.svc.Published()
 	if cp == nil {
 		return 0, nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
 	}
-	return http.StatusOK, LogInfo{
+	return http.StatusOK, api.LogInfo{
 		Origin:     a.svc.Origin(),
 		PublicKey:  a.svc.PublicKey(),
 		ServiceKey: b64s([][]byte{a.svc.ServicePublicKey()})[0],
@@ -352,19 +351,6 @@ func submitStatus(sub *Submission, wait time.Duration) int {
 	}
 }
 
-// BatchResult is one element of a batch answer.
-type BatchResult struct {
-	Entry  *Entry     `json:"entry,omitempty"`
-	Status int        `json:"status,omitempty"`
-	Error  *ErrorBody `json:"error,omitempty"`
-}
-
-// ErrorBody is the API's error object.
-type ErrorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
 func (a *API) postBatch(r *http.Request) (int, any, error) {
 	caller, err := a.Caller(r)
 	if err != nil {
@@ -391,15 +377,14 @@ func (a *API) postBatch(r *http.Request) (int, any, error) {
 		bodies[i] = e
 	}
 	subs, errs := a.svc.SubmitBatch(r.Context(), caller, bodies, wait)
-	out := make([]BatchResult, len(bodies))
+	out := make([]api.BatchResult, len(bodies))
 	for i := range bodies {
 		if errs[i] != nil {
-			rec := newRecorder()
-			st := a.writeErr(rec, r, errs[i])
-			out[i] = BatchResult{Status: st, Error: rec.body}
+			e := a.classify(r, errs[i])
+			out[i] = api.BatchResult{Status: e.Status, Error: &api.ErrorBody{Code: e.Code, Message: e.Message}}
 			continue
 		}
-		out[i] = BatchResult{Entry: subs[i].Entry, Status: submitStatus(subs[i], wait)}
+		out[i] = api.BatchResult{Entry: subs[i].Entry, Status: submitStatus(subs[i], wait)}
 	}
 	return http.StatusOK, map[string]any{"results": out}, nil
 }
@@ -432,22 +417,4 @@ func (a *API) postRecordsVerify(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{"entries": es, "checkpoint": string(cp.Note)}, nil
-}
-
-// recorder captures an error object for a batch element.
-type recorder struct {
-	h    http.Header
-	body *ErrorBody
-}
-
-func newRecorder() *recorder            { return &recorder{h: http.Header{}} }
-func (r *recorder) Header() http.Header { return r.h }
-func (r *recorder) WriteHeader(int)     {}
-func (r *recorder) Write(b []byte) (int, error) {
-	var e struct {
-		Error ErrorBody `json:"error"`
-	}
-	json.Unmarshal(b, &e)
-	r.body = &e.Error
-	return len(b), nil
 }

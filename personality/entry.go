@@ -11,47 +11,26 @@ import (
 	"github.com/google/trillian"
 	"github.com/google/trillian/types"
 
+	"github.com/trialog/trialog/personality/api"
+	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )
 
-// Entry is an entry as the API returns it.
-type Entry struct {
-	ID             string          `json:"id"`
-	Status         string          `json:"status"` // "included" or "pending"
-	LeafIndex      int64           `json:"leaf_index"`
-	Leaf           string          `json:"leaf"` // base64 of the exact leaf bytes
-	LeafHash       string          `json:"leaf_hash"`
-	ReceivedAt     string          `json:"received_at"`
-	Envelope       Envelope        `json:"envelope"`
-	Statement      json.RawMessage `json:"statement"`
-	InclusionProof *InclusionProof `json:"inclusion_proof,omitempty"`
-	Checkpoint     string          `json:"checkpoint,omitempty"`
-}
+type (
+	Entry            = api.Entry
+	InclusionProof   = api.InclusionProof
+	ConsistencyProof = api.ConsistencyProof
+)
 
-// InclusionProof is an RFC 6962 inclusion proof.
-type InclusionProof struct {
-	LeafIndex int64    `json:"leaf_index"`
-	TreeSize  int64    `json:"tree_size"`
-	Hashes    []string `json:"hashes"` // standard base64
-}
-
-// ConsistencyProof is an RFC 6962 consistency proof.
-type ConsistencyProof struct {
-	From   int64    `json:"from"`
-	To     int64    `json:"to"`
-	Hashes []string `json:"hashes"`
-}
-
-// StatusIncluded and StatusPending are an entry's states.
 const (
-	StatusIncluded = "included"
-	StatusPending  = "pending"
+	StatusIncluded = api.StatusIncluded
+	StatusPending  = api.StatusPending
 )
 
 // entryBase builds the proof-less part of an entry from the stored leaf.
 func entryBase(e *storage.Entry) (*Entry, error) {
-	leaf, env, err := ParseLeaf(e.Leaf)
+	leaf, env, err := envelope.ParseLeaf(e.Leaf)
 	if err != nil {
 		return nil, fmt.Errorf("stored leaf %d: %w", e.LeafIndex, err)
 	}
@@ -246,7 +225,7 @@ func (r storeReader) EntriesByRef(ctx context.Context, ref string) ([]statement.
 	}
 	out := make([]statement.Logged, 0, len(es))
 	for _, e := range es {
-		_, env, err := ParseLeaf(e.Leaf)
+		_, env, err := envelope.ParseLeaf(e.Leaf)
 		if err != nil {
 			return nil, err
 		}

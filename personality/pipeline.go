@@ -13,6 +13,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"google.golang.org/grpc/codes"
 
+	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )
@@ -129,14 +130,14 @@ func (s *Service) finish(ctx context.Context, a storage.Appended, wait time.Dura
 // prepare checks an envelope completely and builds its leaf. Nothing is
 // stored.
 func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []byte) (*storage.Entry, error) {
-	env, err := ParseEnvelope(body)
+	env, err := envelope.Parse(body)
 	if err != nil {
 		return nil, err
 	}
 	if env.PayloadType != statement.PayloadType {
 		return nil, statement.Invalidf("envelope: payloadType %q is not accepted (use %s)", env.PayloadType, statement.PayloadType)
 	}
-	kind, st, err := s.reg.Parse(env.PayloadBytes)
+	kind, err := s.reg.KindOf(env.PayloadBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +146,10 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 			return nil, fmt.Errorf("%w: %s entries are written only by trialogd itself", statement.ErrForbidden, kind.Name)
 		}
 		return nil, fmt.Errorf("%w: the %s role may not submit %s", statement.ErrForbidden, caller.Role, kind.Name)
+	}
+	st, err := kind.Parse(env.PayloadBytes)
+	if err != nil {
+		return nil, err
 	}
 	keys, err := s.callerKeys(ctx, caller)
 	if err != nil {
@@ -167,7 +172,7 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 		}
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	leaf := MarshalLeaf(Leaf{Envelope: env.Envelope, ReceivedAt: now.Format(TimeFormat)})
+	leaf := envelope.MarshalLeaf(envelope.Leaf{Envelope: env.Envelope, ReceivedAt: now.Format(TimeFormat)})
 	id, _ := hex.DecodeString(env.ID)
 	return &storage.Entry{
 		ID:          id,
@@ -183,7 +188,7 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 func (s *Service) callerKeys(ctx context.Context, caller statement.Caller) (map[string]ed25519.PublicKey, error) {
 	if caller.Role == statement.RoleService {
 		pub := s.ServicePublicKey()
-		return map[string]ed25519.PublicKey{KeyID(pub): pub}, nil
+		return map[string]ed25519.PublicKey{envelope.KeyID(pub): pub}, nil
 	}
 	keys, err := s.auth.keys(ctx, caller.PrincipalID)
 	if err != nil {

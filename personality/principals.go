@@ -8,11 +8,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/trialog/trialog/personality/api"
+	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )
@@ -49,7 +50,7 @@ func parsePrincipalKey(payload []byte) (statement.Statement, error) {
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		return nil, statement.Invalidf("principal.key: public_key must be a base64 32-byte Ed25519 key")
 	}
-	if KeyID(pub) != p.KeyID {
+	if envelope.KeyID(pub) != p.KeyID {
 		return nil, statement.Invalidf("principal.key: key_id is not the SHA-256 of public_key")
 	}
 	if p.Principal == "" || p.Name == "" || !statement.ValidRole(statement.Role(p.Role)) {
@@ -69,22 +70,10 @@ func registerServiceKinds(r *statement.Registry) {
 }
 
 // NewPrincipal is a principal to create.
-type NewPrincipal struct {
-	Name       string   `json:"name"`
-	Role       string   `json:"role"`
-	PublicKeys []string `json:"public_keys"`
-}
+type NewPrincipal = api.NewPrincipal
 
-// CreatedPrincipal is the answer to creating a principal. Token is shown
-// only here; trialog keeps only its hash.
-type CreatedPrincipal struct {
-	ID         string   `json:"id"`
-	Name       string   `json:"name"`
-	Role       string   `json:"role"`
-	Token      string   `json:"token"`
-	KeyIDs     []string `json:"key_ids"`
-	KeyEntries []string `json:"key_entries"`
-}
+// CreatedPrincipal is a created principal with its one-time token.
+type CreatedPrincipal = api.CreatedPrincipal
 
 const maxKeysPerPrincipal = 16
 
@@ -113,11 +102,11 @@ func (s *Service) CreatePrincipal(ctx context.Context, np NewPrincipal) (*Create
 	seen := map[string]bool{}
 	now := s.now().UTC().Format(time.RFC3339)
 	for i, k := range np.PublicKeys {
-		pub, err := decodeB64(k)
+		pub, err := envelope.DecodeB64(k)
 		if err != nil || len(pub) != ed25519.PublicKeySize {
 			return nil, errInvalid("public_keys[%d] must be the base64 of a raw 32-byte Ed25519 public key", i)
 		}
-		kid := KeyID(pub)
+		kid := envelope.KeyID(pub)
 		if seen[kid] {
 			return nil, errInvalid("public_keys[%d] repeats an earlier key", i)
 		}
@@ -128,7 +117,7 @@ func (s *Service) CreatePrincipal(ctx context.Context, np NewPrincipal) (*Create
 			return nil, unavailable(err)
 		}
 		payload, _ := json.Marshal(PrincipalKey{Kind: TypePrincipalKey, Principal: out.ID, Name: np.Name, Role: np.Role, PublicKey: k, KeyID: kid, IssuedAt: now})
-		env := Sign(statement.PayloadType, payload, s.svcKey)
+		env := envelope.Sign(statement.PayloadType, payload, s.svcKey)
 		body, _ := json.Marshal(env)
 		bodies = append(bodies, body)
 		keys = append(keys, storage.Key{KeyID: mustHex(kid), PublicKey: pub})
@@ -161,7 +150,7 @@ func (s *Service) serviceCaller() statement.Caller {
 // SubmitAsService logs a statement trialogd itself makes, signed with the
 // service key. Domain packages use it for delegations and access records.
 func (s *Service) SubmitAsService(ctx context.Context, payload []byte, wait time.Duration) (*Submission, error) {
-	body, _ := json.Marshal(Sign(statement.PayloadType, payload, s.svcKey))
+	body, _ := json.Marshal(envelope.Sign(statement.PayloadType, payload, s.svcKey))
 	return s.Submit(ctx, s.serviceCaller(), body, wait)
 }
 
@@ -262,4 +251,3 @@ func (c *authCache) keys(ctx context.Context, principalID string) (map[string]ed
 	return m, nil
 }
 
-var _ = fmt.Sprintf

@@ -147,25 +147,35 @@ func (r *Registry) Names() []string {
 	return names
 }
 
-// Parse reads a statement's type and parses it with the registered Kind.
-func (r *Registry) Parse(payload []byte) (*Kind, Statement, error) {
+// KindOf reads a statement's "type" and returns its registered Kind,
+// without parsing the rest.
+func (r *Registry) KindOf(payload []byte) (*Kind, error) {
 	var head struct {
 		Type string `json:"type"`
 	}
 	if err := strictjson.CheckDuplicates(payload); err != nil {
-		return nil, nil, Invalidf("statement: %v", err)
+		return nil, Invalidf("statement: %v", err)
 	}
 	// Only "type" is read here, leniently; the Kind's Parse then decodes the
 	// whole payload strictly.
 	if err := json.Unmarshal(payload, &head); err != nil {
-		return nil, nil, Invalidf("statement is not a JSON object: %v", err)
+		return nil, Invalidf("statement is not a JSON object: %v", err)
 	}
 	if head.Type == "" {
-		return nil, nil, Invalidf(`statement has no "type"`)
+		return nil, Invalidf(`statement has no "type"`)
 	}
 	k, ok := r.kinds[head.Type]
 	if !ok {
-		return nil, nil, Invalidf("unknown statement type %q", head.Type)
+		return nil, Invalidf("unknown statement type %q", head.Type)
+	}
+	return k, nil
+}
+
+// Parse reads a statement's type and parses it with the registered Kind.
+func (r *Registry) Parse(payload []byte) (*Kind, Statement, error) {
+	k, err := r.KindOf(payload)
+	if err != nil {
+		return nil, nil, err
 	}
 	st, err := k.Parse(payload)
 	if err != nil {

@@ -1,4 +1,7 @@
-package personality
+// Package envelope is trialog's signed-statement format: DSSE envelopes
+// (parsing, PAE, signing, verification), entry ids, key ids and the leaf that
+// the log stores. Server, client and verifiers share it.
+package envelope
 
 import (
 	"bytes"
@@ -12,33 +15,27 @@ import (
 	"strconv"
 
 	"github.com/trialog/trialog/internal/strictjson"
+	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/statement"
 )
 
 // Envelope is a DSSE envelope as submitted and as stored in the leaf.
 //
 // SPEC: https://github.com/secure-systems-lab/dsse/blob/master/envelope.md
-type Envelope struct {
-	PayloadType string      `json:"payloadType"`
-	Payload     string      `json:"payload"`
-	Signatures  []Signature `json:"signatures"`
-}
+type Envelope = api.Envelope
 
 // Signature is one DSSE signature. KeyID is the lowercase hex SHA-256 of the
 // raw 32-byte Ed25519 public key.
-type Signature struct {
-	KeyID string `json:"keyid"`
-	Sig   string `json:"sig"`
-}
+type Signature = api.Signature
 
 // maxSignatures bounds the work one envelope can ask for.
 const maxSignatures = 8
 
 var keyIDPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// ParsedEnvelope is an envelope whose encoding has been checked, with its
+// Parsed is an envelope whose encoding has been checked, with its
 // decoded parts.
-type ParsedEnvelope struct {
+type Parsed struct {
 	Envelope
 	PayloadBytes []byte
 	KeyIDs       [][]byte // raw 32-byte key ids, in signature order
@@ -47,25 +44,26 @@ type ParsedEnvelope struct {
 	ID string
 }
 
-// ParseEnvelope decodes an envelope strictly: no unknown or duplicate
+// Parse decodes an envelope strictly: no unknown or duplicate
 // fields, canonical standard base64, one to eight signatures with distinct
 // well-formed key ids. It does not verify signatures.
-func ParseEnvelope(data []byte) (*ParsedEnvelope, error) {
+func Parse(data []byte) (*Parsed, error) {
 	var e Envelope
 	if err := strictjson.Unmarshal(data, &e); err != nil {
 		return nil, statement.Invalidf("envelope: %v", err)
 	}
-	return checkEnvelope(e)
+	return Check(e)
 }
 
-func checkEnvelope(e Envelope) (*ParsedEnvelope, error) {
+// Check validates an envelope decoded elsewhere, as ParseEnvelope does.
+func Check(e Envelope) (*Parsed, error) {
 	if e.PayloadType == "" {
 		return nil, statement.Invalidf("envelope: payloadType is required")
 	}
 	if len(e.PayloadType) > 255 {
 		return nil, statement.Invalidf("envelope: payloadType is longer than 255 bytes")
 	}
-	payload, err := decodeB64(e.Payload)
+	payload, err := DecodeB64(e.Payload)
 	if err != nil {
 		return nil, statement.Invalidf("envelope: payload: %v", err)
 	}
@@ -78,7 +76,7 @@ func checkEnvelope(e Envelope) (*ParsedEnvelope, error) {
 	if len(e.Signatures) > maxSignatures {
 		return nil, statement.Invalidf("envelope: at most %d signatures are accepted", maxSignatures)
 	}
-	p := &ParsedEnvelope{Envelope: e, PayloadBytes: payload}
+	p := &Parsed{Envelope: e, PayloadBytes: payload}
 	seen := make(map[string]bool)
 	for i, s := range e.Signatures {
 		if !keyIDPattern.MatchString(s.KeyID) {
@@ -88,7 +86,7 @@ func checkEnvelope(e Envelope) (*ParsedEnvelope, error) {
 			return nil, statement.Invalidf("envelope: signatures[%d].keyid repeats an earlier key", i)
 		}
 		seen[s.KeyID] = true
-		sig, err := decodeB64(s.Sig)
+		sig, err := DecodeB64(s.Sig)
 		if err != nil {
 			return nil, statement.Invalidf("envelope: signatures[%d].sig: %v", i, err)
 		}
@@ -103,9 +101,9 @@ func checkEnvelope(e Envelope) (*ParsedEnvelope, error) {
 	return p, nil
 }
 
-// decodeB64 accepts only canonical standard base64 with padding, so that one
+// DecodeB64 accepts only canonical standard base64 with padding, so that one
 // value has one encoding.
-func decodeB64(s string) ([]byte, error) {
+func DecodeB64(s string) ([]byte, error) {
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("not standard base64 with padding")
@@ -156,7 +154,7 @@ func KeyID(pub ed25519.PublicKey) string {
 // VerifySignatures checks every signature against keys, which maps key ids
 // (hex) to public keys. A key id missing from keys is reported by index so
 // the caller can answer 403 rather than 400.
-func (p *ParsedEnvelope) VerifySignatures(keys map[string]ed25519.PublicKey) error {
+func (p *Parsed) VerifySignatures(keys map[string]ed25519.PublicKey) error {
 	pae := PAE(p.PayloadType, p.PayloadBytes)
 	for i, s := range p.Signatures {
 		pub, ok := keys[s.KeyID]
@@ -214,12 +212,12 @@ func MarshalLeaf(l Leaf) []byte {
 }
 
 // ParseLeaf decodes leaf bytes strictly and re-checks the envelope inside.
-func ParseLeaf(b []byte) (*Leaf, *ParsedEnvelope, error) {
+func ParseLeaf(b []byte) (*Leaf, *Parsed, error) {
 	var l Leaf
 	if err := strictjson.Unmarshal(b, &l); err != nil {
 		return nil, nil, fmt.Errorf("leaf: %v", err)
 	}
-	pe, err := checkEnvelope(l.Envelope)
+	pe, err := Check(l.Envelope)
 	if err != nil {
 		return nil, nil, fmt.Errorf("leaf: %v", err)
 	}
