@@ -135,4 +135,3 @@ func decodeHashes(hs []string) ([][]byte, error) {
 	}
 	return out, nil
 }
-

@@ -250,4 +250,3 @@ func (c *authCache) keys(ctx context.Context, principalID string) (map[string]ed
 	c.mu.Unlock()
 	return m, nil
 }
-
