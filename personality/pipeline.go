@@ -300,6 +300,7 @@ func (s *Service) feeder(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	backoff := 50 * time.Millisecond
+	warn := throttle{period: 10 * time.Second}
 	for {
 		if fedTo < 0 {
 			size, err := s.trillianSize(ctx)
@@ -312,7 +313,7 @@ func (s *Service) feeder(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				s.log.Warn("feeding Trillian failed; retrying", "from", fedTo, "err", err, "retry_in", backoff)
+				warn.warn(s.log, "feeding Trillian failed; retrying", err, "from", fedTo)
 				fedTo = -1 // re-read Trillian's size: some of the batch may have landed
 				select {
 				case <-ctx.Done():
@@ -323,6 +324,7 @@ func (s *Service) feeder(ctx context.Context) {
 				continue
 			}
 			backoff = 50 * time.Millisecond
+			warn.reset()
 		}
 		select {
 		case <-ctx.Done():

@@ -82,9 +82,12 @@ func (s *Service) publisher(ctx context.Context) {
 	if s.cfg.Embedded != nil {
 		integrated = s.cfg.Embedded.Integrated()
 	}
+	warn := throttle{period: 10 * time.Second}
 	for {
-		if err := s.PublishOnce(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("publishing a checkpoint failed", "err", err)
+		if err := s.PublishOnce(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, errGuard) {
+			warn.warn(s.log, "publishing a checkpoint failed", err)
+		} else if err == nil {
+			warn.reset()
 		}
 		select {
 		case <-ctx.Done():
@@ -109,7 +112,7 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 		// Another replica signed a newer one.
 		p, err := s.parsePublished(stored)
 		if err != nil {
-			return s.guardFailed(fmt.Errorf("stored checkpoint of size %d does not verify: %w", stored.TreeSize, err))
+			return s.guardFailed(fmt.Errorf("%w: stored checkpoint of size %d does not verify: %v", errGuard, stored.TreeSize, err))
 		}
 		if last != nil {
 			if err := s.checkConsistency(ctx, last, p.Size, p.Root); err != nil {
@@ -131,11 +134,11 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 	}
 	var root types.LogRootV1
 	if err := root.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
-		return s.guardFailed(fmt.Errorf("Trillian returned an unreadable root: %v", err))
+		return s.guardFailed(fmt.Errorf("%w: Trillian returned an unreadable root: %v", errGuard, err))
 	}
 	if last != nil && root.TreeSize == last.Size {
 		if !bytes.Equal(root.RootHash, last.Root) {
-			return s.guardFailed(fmt.Errorf("Trillian's root at size %d differs from the signed checkpoint", root.TreeSize))
+			return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) differs from the signed checkpoint's (%x)", errGuard, root.TreeSize, root.RootHash, last.Root))
 		}
 		s.guardOK()
 		return nil
@@ -145,7 +148,7 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 		return err
 	}
 	if root.TreeSize > uint64(next) {
-		return s.guardFailed(fmt.Errorf("Trillian's tree has %d leaves but trialog ordered only %d", root.TreeSize, next))
+		return s.guardFailed(fmt.Errorf("%w: Trillian's tree has %d leaves but trialog ordered only %d", errGuard, root.TreeSize, next))
 	}
 	if last != nil {
 		var hashes [][]byte
@@ -156,7 +159,7 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 			return s.guardFailed(err)
 		}
 	} else if root.TreeSize == 0 && !bytes.Equal(root.RootHash, rfc6962.DefaultHasher.EmptyRoot()) {
-		return s.guardFailed(errors.New("Trillian's empty tree has a non-empty root"))
+		return s.guardFailed(fmt.Errorf("%w: Trillian's empty tree has a non-empty root", errGuard))
 	}
 	p, err := s.sign(root.TreeSize, root.RootHash)
 	if err != nil {
@@ -197,7 +200,7 @@ func verifyConsistency(last *Published, size uint64, root []byte, hashes [][]byt
 		return nil // every tree is consistent with the empty one
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, last.Size, size, hashes, last.Root, root); err != nil {
-		return fmt.Errorf("%w: root of size %d is not consistent with the checkpoint of size %d: %v", errGuard, size, last.Size, err)
+		return fmt.Errorf("%w: Trillian's root of size %d (%x) is not consistent with the checkpoint of size %d (%x)", errGuard, size, root, last.Size, last.Root)
 	}
 	return nil
 }

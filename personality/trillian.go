@@ -116,6 +116,7 @@ func Dial(addr string) (*grpc.ClientConn, error) {
 func (e *Embedded) RunSequencer(ctx context.Context, treeID int64) {
 	t := time.NewTicker(e.info.RunInterval)
 	defer t.Stop()
+	warn := throttle{period: 10 * time.Second}
 	for {
 		select {
 		case <-ctx.Done():
@@ -127,10 +128,11 @@ func (e *Embedded) RunSequencer(ctx context.Context, treeID int64) {
 			n, err := e.seq.ExecutePass(ctx, treeID, &e.info)
 			if err != nil {
 				if ctx.Err() == nil {
-					e.log.Warn("sequencer pass failed", "tree", treeID, "err", err)
+					warn.warn(e.log, "sequencer pass failed", err, "tree", treeID)
 				}
 				break
 			}
+			warn.reset()
 			if n > 0 {
 				select {
 				case e.passDone <- struct{}{}:

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/internal/testdb"
+	"github.com/trialog/trialog/personality/api"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// trialogdBinary builds trialogd once per test process.
+func trialogdBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "trialogd-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "trialogd")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// process is trialogd running as a child process.
+type process struct {
+	URL  string
+	cmd  *exec.Cmd
+	logf *os.File
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startProcess runs the trialogd binary with cfg on addr and waits for
+// /readyz.
+func startProcess(t *testing.T, cfg config, addr string) *process {
+	t.Helper()
+	logf, err := os.OpenFile(filepath.Join(cfg.dataDir, "trialogd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(trialogdBinary(t), "--listen", addr, "--mysql-dsn", cfg.mysqlDSN, "--data-dir", cfg.dataDir,
+		"--origin", cfg.origin, "--checkpoint-interval", "20ms", "--sequencer-interval", "20ms")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{URL: "http://" + addr, cmd: cmd, logf: logf}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+		logf.Close()
+	})
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(p.URL + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+	}
+	b, _ := os.ReadFile(logf.Name())
+	t.Fatalf("trialogd did not become ready:\n%s", b)
+	return nil
+}
+
+func (p *process) signal(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(40 * time.Second):
+		t.Fatalf("trialogd did not exit after %v", sig)
+		return nil
+	}
+}
+
+// logState is what a client saw of the log.
+type logState struct {
+	vkey string
+	size int64
+	root tlog.Hash
+}
+
+func readLog(t *testing.T, url string) logState {
+	t.Helper()
+	info, err := client.New(url, "").Log(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, size, root := independentCheckpoint(t, info.PublicKey, []byte(info.Checkpoint))
+	return logState{vkey: info.PublicKey, size: size, root: root}
+}
+
+// adminPrincipal registers a sponsor through url with the admin token in
+// dataDir.
+func adminPrincipal(t *testing.T, url, dataDir string) *principal {
+	t.Helper()
+	s := &testServer{URL: url, cfg: config{dataDir: dataDir}}
+	return s.newPrincipal(t, "Restart sponsor", "sponsor")
+}
+
+// TestRestart stops trialogd with SIGTERM and with kill -9 under load and
+// starts it again on the same database and data dir: same key and tree,
+// every acknowledged entry present exactly once, new checkpoints consistent
+// with old ones.
+func TestRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the trialogd binary")
+	}
+	cfg := testConfig(t, testdb.DSN(t))
+	addr := freeAddr(t)
+	p := startProcess(t, cfg, addr)
+	sponsor := adminPrincipal(t, p.URL, cfg.dataDir)
+	ctx := context.Background()
+
+	var acked []string
+	for i := 0; i < 5; i++ {
+		e, _, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement(fmt.Sprintf("before sigterm %d", i))), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, e.ID)
+	}
+	first := readLog(t, p.URL)
+
+	// SIGTERM: a clean exit.
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("trialogd exited uncleanly on SIGTERM: %v", err)
+	}
+	p = startProcess(t, cfg, addr)
+	second := readLog(t, p.URL)
+	if second.vkey != first.vkey {
+		t.Fatalf("the log key changed across a restart: %s → %s", first.vkey, second.vkey)
+	}
+	if second.size < first.size {
+		t.Fatalf("tree shrank across a restart: %d → %d", first.size, second.size)
+	}
+	checkConsistencyIndependently(t, p.URL, second.size, second.root, first.size, first.root)
+
+	// kill -9 under load: 16 clients submit without waiting; every 202 is
+	// an acknowledgement that must survive.
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := 0; c < 16; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				e, status, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement(fmt.Sprintf("load %d-%d", c, i))), 0)
+				if err != nil {
+					return // the server died under us
+				}
+				if status == http.StatusAccepted || status == http.StatusCreated {
+					mu.Lock()
+					acked = append(acked, e.ID)
+					mu.Unlock()
+				}
+			}
+		}(c)
+	}
+	time.Sleep(700 * time.Millisecond)
+	p.signal(t, syscall.SIGKILL)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d entries acknowledged before kill -9", len(acked))
+
+	p = startProcess(t, cfg, addr)
+	third := readLog(t, p.URL)
+	if third.vkey != first.vkey {
+		t.Fatal("the log key changed after kill -9")
+	}
+	checkConsistencyIndependently(t, p.URL, third.size, third.root, second.size, second.root)
+
+	// Every acknowledged entry becomes included, each exactly once.
+	pub := client.New(p.URL, "")
+	for _, id := range acked {
+		var e *api.Entry
+		var err error
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if e, err = pub.Entry(ctx, id); err == nil && e.Status == "included" {
+				break
+			}
+		}
+		if err != nil || e.Status != "included" {
+			t.Fatalf("acknowledged entry %s lost after kill -9: %v", id, err)
+		}
+		verifyEntryIndependently(t, first.vkey, e)
+	}
+	final := readLog(t, p.URL)
+	checkConsistencyIndependently(t, p.URL, final.size, final.root, first.size, first.root)
+	seen := map[string]int64{}
+	for start := int64(0); start < final.size; start += 1000 {
+		leaves, err := pub.Leaves(ctx, start, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range leaves {
+			if prev, dup := seen[l.ID]; dup {
+				t.Fatalf("entry %s is logged twice, at %d and %d", l.ID, prev, l.LeafIndex)
+			}
+			seen[l.ID] = l.LeafIndex
+		}
+	}
+	if int64(len(seen)) != final.size {
+		t.Fatalf("%d distinct entries in a tree of %d", len(seen), final.size)
+	}
+
+	// Still accepting submissions.
+	e, status, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement("after kill")), 10*time.Second)
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("submit after restart: %d %v", status, err)
+	}
+	verifyEntryIndependently(t, first.vkey, e)
+	if err := p.signal(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit on SIGTERM: %v", err)
+	}
+	b, _ := os.ReadFile(filepath.Join(cfg.dataDir, "trialogd.log"))
+	if !strings.Contains(string(b), `"msg":"trialogd stopped"`) {
+		t.Fatal("trialogd did not log a clean stop")
+	}
+	var lines int
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil {
+			t.Fatalf("log line is not slog JSON: %q", l)
+		}
+		lines++
+	}
+	if strings.Contains(string(b), sponsor.Token) {
+		t.Fatal("a token appears in the server log")
+	}
+}
