@@ -14,39 +14,40 @@ import (
 
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/testdb"
+	"github.com/trialog/trialog/internal/testserver"
 	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 )
 
 func TestEndToEnd(t *testing.T) {
-	srv := startServer(t, testConfig(t, testdb.DSN(t)))
+	srv := testserver.Start(t, testserver.Config(t, testdb.DSN(t)))
 	ctx := context.Background()
 	pub := client.New(srv.URL, "")
 	info, err := pub.Log(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Origin != srv.cfg.origin || !strings.HasPrefix(info.PublicKey, srv.cfg.origin+"+") {
-		t.Fatalf("log info %+v does not name origin %s", info, srv.cfg.origin)
+	if info.Origin != srv.Config.Origin || !strings.HasPrefix(info.PublicKey, srv.Config.Origin+"+") {
+		t.Fatalf("log info %+v does not name origin %s", info, srv.Config.Origin)
 	}
 	// The empty tree's checkpoint is signed before anything is submitted.
-	if _, size, _ := independentCheckpoint(t, info.PublicKey, []byte(info.Checkpoint)); size != 0 {
+	if _, size, _ := testserver.IndependentCheckpoint(t, info.PublicKey, []byte(info.Checkpoint)); size != 0 {
 		t.Fatalf("first checkpoint has size %d, want 0", size)
 	}
 
-	sponsor := srv.newPrincipal(t, "Acme Pharma", "sponsor")
+	sponsor := srv.NewPrincipal(t, "Acme Pharma", "sponsor")
 	if len(sponsor.KeyEntries) != 1 || len(sponsor.KeyIDs) != 1 {
 		t.Fatalf("principal creation logged %d key entries for %d keys", len(sponsor.KeyEntries), len(sponsor.KeyIDs))
 	}
 
 	// Submit with wait: 201, included, proven; checked with x/mod's tlog.
-	env := sponsor.sign(digestStatement("protocol v1"))
-	e, status, err := sponsor.c.Submit(ctx, env, 10*time.Second)
+	env := sponsor.Sign(testserver.DigestStatement("protocol v1"))
+	e, status, err := sponsor.Client.Submit(ctx, env, 10*time.Second)
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("submit: status %d, %v", status, err)
 	}
-	size1, root1 := verifyEntryIndependently(t, info.PublicKey, e)
+	size1, root1 := testserver.VerifyEntry(t, info.PublicKey, e)
 	var st map[string]any
 	if err := json.Unmarshal(e.Statement, &st); err != nil || st["type"] != "record.digest" {
 		t.Fatalf("statement not returned decoded: %s", e.Statement)
@@ -57,7 +58,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifyEntryIndependently(t, info.PublicKey, ke)
+	testserver.VerifyEntry(t, info.PublicKey, ke)
 	kp, err := envelope.Check(ke.Envelope)
 	if err != nil {
 		t.Fatal(err)
@@ -71,13 +72,13 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The same envelope again: 200, same id and index, no new leaf.
-	e2, status, err := sponsor.c.Submit(ctx, env, 10*time.Second)
+	e2, status, err := sponsor.Client.Submit(ctx, env, 10*time.Second)
 	if err != nil || status != http.StatusOK || e2.ID != e.ID || e2.LeafIndex != e.LeafIndex {
 		t.Fatalf("resubmission: status %d id %s index %d (first %s %d), %v", status, e2.ID, e2.LeafIndex, e.ID, e.LeafIndex, err)
 	}
 
 	// Without wait: 202, then the entry becomes included.
-	e3, status, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement("sap v1")), 0)
+	e3, status, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement("sap v1")), 0)
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("submit without wait: %d %v", status, err)
 	}
@@ -90,8 +91,8 @@ func TestEndToEnd(t *testing.T) {
 	if got == nil || got.Status != "included" {
 		t.Fatalf("entry %s never included", e3.ID)
 	}
-	size2, root2 := verifyEntryIndependently(t, info.PublicKey, got)
-	checkConsistencyIndependently(t, srv.URL, size2, root2, size1, root1)
+	size2, root2 := testserver.VerifyEntry(t, info.PublicKey, got)
+	testserver.CheckConsistency(t, srv.URL, size2, root2, size1, root1)
 
 	// The same entry by leaf index, and its proof by leaf hash.
 	byIdx, err := pub.Leaf(ctx, got.LeafIndex)
@@ -103,24 +104,24 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var lh tlog.Hash
-	copy(lh[:], mustHex(t, got.LeafHash))
-	if err := tlog.CheckRecord(decodeProof(t, ip.Hashes), size2, root2, ip.LeafIndex, lh); err != nil {
+	copy(lh[:], testserver.MustHex(t, got.LeafHash))
+	if err := tlog.CheckRecord(testserver.DecodeProof(t, ip.Hashes), size2, root2, ip.LeafIndex, lh); err != nil {
 		t.Fatalf("inclusion proof by hash: %v", err)
 	}
 
 	// Batch: one bad envelope fails alone.
-	good := sponsor.sign(digestStatement("dataset manifest"))
-	bad := sponsor.sign(digestStatement("tampered"))
-	bad.Payload = envelope.Sign(statement.PayloadType, digestStatement("other"), sponsor.priv).Payload
+	good := sponsor.Sign(testserver.DigestStatement("dataset manifest"))
+	bad := sponsor.Sign(testserver.DigestStatement("tampered"))
+	bad.Payload = envelope.Sign(statement.PayloadType, testserver.DigestStatement("other"), sponsor.Priv).Payload
 	raw := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
-	res, err := sponsor.c.SubmitBatch(ctx, []json.RawMessage{raw(good), raw(bad), raw(env)}, 10*time.Second)
+	res, err := sponsor.Client.SubmitBatch(ctx, []json.RawMessage{raw(good), raw(bad), raw(env)}, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res[0].Entry == nil || res[0].Status != http.StatusCreated {
 		t.Fatalf("batch[0] = %+v, want a new entry", res[0])
 	}
-	verifyEntryIndependently(t, info.PublicKey, res[0].Entry)
+	testserver.VerifyEntry(t, info.PublicKey, res[0].Entry)
 	if res[1].Error == nil || res[1].Error.Code != "invalid_argument" || !strings.Contains(res[1].Error.Message, "does not verify") {
 		t.Fatalf("batch[1] = %+v %+v, want a signature error", res[1], res[1].Error)
 	}
@@ -141,52 +142,52 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// records/verify finds the digest, proven.
-	sum := digestOf("protocol v1")
+	sum := testserver.DigestOf("protocol v1")
 	vr, err := pub.VerifyRecord(ctx, sum)
 	if err != nil || len(vr.Entries) != 1 || vr.Entries[0].ID != e.ID {
 		t.Fatalf("records/verify: %+v %v", vr, err)
 	}
-	verifyEntryIndependently(t, info.PublicKey, vr.Entries[0])
-	if _, err := pub.VerifyRecord(ctx, digestOf("never notarized")); !client.IsStatus(err, http.StatusNotFound) {
+	testserver.VerifyEntry(t, info.PublicKey, vr.Entries[0])
+	if _, err := pub.VerifyRecord(ctx, testserver.DigestOf("never notarized")); !client.IsStatus(err, http.StatusNotFound) {
 		t.Fatalf("records/verify of an unknown digest: %v, want 404", err)
 	}
 
 	// Operations endpoints.
-	status, _, body := request(t, http.MethodGet, srv.URL+"/metrics", "", "", nil)
+	status, _, body := testserver.Request(t, http.MethodGet, srv.URL+"/metrics", "", "", nil)
 	for _, m := range []string{"trialog_submissions_total", "trialog_tree_size", "trialog_checkpoint_age_seconds", "trialog_http_request_duration_seconds", "trialog_checkpoint_guard_failing 0"} {
 		if status != http.StatusOK || !strings.Contains(string(body), m) {
 			t.Fatalf("/metrics lacks %s", m)
 		}
 	}
-	if status, _, _ := request(t, http.MethodGet, srv.URL+"/healthz", "", "", nil); status != http.StatusOK {
+	if status, _, _ := testserver.Request(t, http.MethodGet, srv.URL+"/healthz", "", "", nil); status != http.StatusOK {
 		t.Fatalf("/healthz = %d", status)
 	}
-	status, hdr, body := request(t, http.MethodGet, srv.URL+"/v1/checkpoint", "", "", nil)
+	status, hdr, body := testserver.Request(t, http.MethodGet, srv.URL+"/v1/checkpoint", "", "", nil)
 	if status != http.StatusOK || hdr.Get("Content-Type") != "text/plain; charset=utf-8" {
 		t.Fatalf("/v1/checkpoint: %d %s", status, hdr.Get("Content-Type"))
 	}
-	independentCheckpoint(t, info.PublicKey, body)
+	testserver.IndependentCheckpoint(t, info.PublicKey, body)
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
-	srv := startServer(t, testConfig(t, testdb.DSN(t)))
+	srv := testserver.Start(t, testserver.Config(t, testdb.DSN(t)))
 	ctx := context.Background()
-	sponsor := srv.newPrincipal(t, "Sponsor", "sponsor")
-	other := srv.newPrincipal(t, "Other sponsor", "sponsor")
-	regulator := srv.newPrincipal(t, "Regulator", "regulator")
+	sponsor := srv.NewPrincipal(t, "Sponsor", "sponsor")
+	other := srv.NewPrincipal(t, "Other sponsor", "sponsor")
+	regulator := srv.NewPrincipal(t, "Regulator", "regulator")
 	// Let the principal.key entries settle into a checkpoint.
-	if _, _, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement("settle")), 10*time.Second); err != nil {
+	if _, _, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement("settle")), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := client.New(srv.URL, "").Log(ctx)
 
 	envJSON := func(e any) []byte { b, _ := json.Marshal(e); return b }
-	valid := sponsor.sign(digestStatement("valid"))
+	valid := sponsor.Sign(testserver.DigestStatement("valid"))
 	wrongSig := valid
-	wrongSig.Signatures = []api.Signature{{KeyID: valid.Signatures[0].KeyID, Sig: sponsor.sign(digestStatement("x")).Signatures[0].Sig}}
-	badSchema := sponsor.sign([]byte(`{"type":"record.digest","digest":{"sha256":"abc"},"issued_at":"2026-11-23T14:00:00Z"}`))
-	unknownType := sponsor.sign([]byte(`{"type":"no.such.type","issued_at":"2026-11-23T14:00:00Z"}`))
-	serviceOnly := sponsor.sign([]byte(`{"type":"principal.key"}`))
+	wrongSig.Signatures = []api.Signature{{KeyID: valid.Signatures[0].KeyID, Sig: sponsor.Sign(testserver.DigestStatement("x")).Signatures[0].Sig}}
+	badSchema := sponsor.Sign([]byte(`{"type":"record.digest","digest":{"sha256":"abc"},"issued_at":"2026-11-23T14:00:00Z"}`))
+	unknownType := sponsor.Sign([]byte(`{"type":"no.such.type","issued_at":"2026-11-23T14:00:00Z"}`))
+	serviceOnly := sponsor.Sign([]byte(`{"type":"principal.key"}`))
 	big := make([]byte, 1<<20+10)
 	for i := range big {
 		big[i] = ' '
@@ -213,7 +214,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"too large", sponsor.Token, "application/json", big, 413, "too_large", "limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, _, body := request(t, http.MethodPost, url, tc.token, tc.ct, tc.body)
+			status, _, body := testserver.Request(t, http.MethodPost, url, tc.token, tc.ct, tc.body)
 			var e api.Error
 			json.Unmarshal(body, &e)
 			if status != tc.status || e.Error.Code != tc.code || !strings.Contains(e.Error.Message, tc.inMsg) {
@@ -223,15 +224,15 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	// Proof endpoints reject out-of-range arguments.
 	for _, q := range []string{"/v1/proofs/consistency?from=0&to=1", "/v1/proofs/consistency?from=2&to=1", fmt.Sprintf("/v1/proofs/consistency?from=1&to=%d", before.TreeSize+1), "/v1/proofs/inclusion?leaf_hash=zz", "/v1/log/leaves?start=0&count=1001", "/v1/entries/not-hex"} {
-		if status, _, _ := request(t, http.MethodGet, srv.URL+q, "", "", nil); status != 400 {
+		if status, _, _ := testserver.Request(t, http.MethodGet, srv.URL+q, "", "", nil); status != 400 {
 			t.Errorf("GET %s = %d, want 400", q, status)
 		}
 	}
-	if status, _, _ := request(t, http.MethodGet, srv.URL+"/v1/entries/"+strings.Repeat("ab", 32), "", "", nil); status != 404 {
+	if status, _, _ := testserver.Request(t, http.MethodGet, srv.URL+"/v1/entries/"+strings.Repeat("ab", 32), "", "", nil); status != 404 {
 		t.Errorf("unknown entry = %d, want 404", status)
 	}
 	// Non-admins cannot create principals.
-	if status, _, _ := request(t, http.MethodPost, srv.URL+"/v1/admin/principals", sponsor.Token, "application/json", []byte(`{"name":"x","role":"admin","public_keys":[]}`)); status != 403 {
+	if status, _, _ := testserver.Request(t, http.MethodPost, srv.URL+"/v1/admin/principals", sponsor.Token, "application/json", []byte(`{"name":"x","role":"admin","public_keys":[]}`)); status != 403 {
 		t.Errorf("sponsor creating a principal = %d, want 403", status)
 	}
 
@@ -241,7 +242,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	if after.TreeSize != before.TreeSize || after.RootHash != before.RootHash {
 		t.Fatalf("bad input changed the log: size %d→%d", before.TreeSize, after.TreeSize)
 	}
-	if status, _, _ := request(t, http.MethodGet, fmt.Sprintf("%s/v1/log/leaves/%d", srv.URL, before.TreeSize), "", "", nil); status != 404 {
+	if status, _, _ := testserver.Request(t, http.MethodGet, fmt.Sprintf("%s/v1/log/leaves/%d", srv.URL, before.TreeSize), "", "", nil); status != 404 {
 		t.Fatalf("a leaf exists beyond the checkpoint after bad input")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trialog/trialog/internal/testdb"
+	"github.com/trialog/trialog/internal/testserver"
 	"github.com/trialog/trialog/storage"
 )
 
@@ -21,17 +22,17 @@ import (
 // checkpoint and say so on /readyz and /metrics.
 func TestConsistencyGuard(t *testing.T) {
 	dsn := testdb.DSN(t)
-	srv := startServer(t, testConfig(t, dsn))
+	srv := testserver.Start(t, testserver.Config(t, dsn))
 	ctx := context.Background()
-	sponsor := srv.newPrincipal(t, "Guarded sponsor", "sponsor")
+	sponsor := srv.NewPrincipal(t, "Guarded sponsor", "sponsor")
 	for i := 0; i < 3; i++ {
-		if _, _, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement(fmt.Sprintf("guarded %d", i))), 10*time.Second); err != nil {
+		if _, _, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement(fmt.Sprintf("guarded %d", i))), 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
-	good := readLog(t, srv.URL)
-	if good.size != 4 { // the principal.key entry and three documents
-		t.Fatalf("tree size %d, want 4", good.size)
+	good := testserver.ReadLog(t, srv.URL)
+	if good.Size != 4 { // the principal.key entry and three documents
+		t.Fatalf("tree size %d, want 4", good.Size)
 	}
 
 	// The tree of size 4 is one perfect subtree whose hash, the root, Trillian
@@ -43,26 +44,26 @@ func TestConsistencyGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if n := alterSubtrees(t, db, good.root[:]); n == 0 {
+	if n := alterSubtrees(t, db, good.Root[:]); n == 0 {
 		t.Fatal("the root hash was not found in any Subtree row")
 	}
-	forged := append([]byte(nil), good.root[:]...)
+	forged := append([]byte(nil), good.Root[:]...)
 	forged[len(forged)-1] ^= 0xff
-	res, err := db.Exec(`UPDATE TreeHead SET RootHash = ? WHERE TreeSize = ?`, forged, good.size)
+	res, err := db.Exec(`UPDATE TreeHead SET RootHash = ? WHERE TreeSize = ?`, forged, good.Size)
 	if n, _ := res.RowsAffected(); err != nil || n == 0 {
 		t.Fatalf("forging the tree head: %v (%d rows)", err, n)
 	}
 
 	// New entries make Trillian integrate a new root on the altered tree.
 	for i := 0; i < 2; i++ {
-		if _, status, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement(fmt.Sprintf("after tampering %d", i))), 0); err != nil || status != http.StatusAccepted {
+		if _, status, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement(fmt.Sprintf("after tampering %d", i))), 0); err != nil || status != http.StatusAccepted {
 			t.Fatalf("submit after tampering: %d %v", status, err)
 		}
 	}
 	var ready int
 	var body []byte
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		ready, _, body = request(t, http.MethodGet, srv.URL+"/readyz", "", "", nil)
+		ready, _, body = testserver.Request(t, http.MethodGet, srv.URL+"/readyz", "", "", nil)
 		if ready == http.StatusServiceUnavailable {
 			break
 		}
@@ -71,20 +72,20 @@ func TestConsistencyGuard(t *testing.T) {
 		t.Fatalf("/readyz = %d %s, want 503 naming the guard", ready, body)
 	}
 	time.Sleep(500 * time.Millisecond) // several publisher passes
-	after := readLog(t, srv.URL)
-	if after.size != good.size || after.root != good.root {
-		t.Fatalf("a checkpoint of size %d was signed on a tampered tree", after.size)
+	after := testserver.ReadLog(t, srv.URL)
+	if after.Size != good.Size || after.Root != good.Root {
+		t.Fatalf("a checkpoint of size %d was signed on a tampered tree", after.Size)
 	}
 	var maxSize int64
-	if err := db.QueryRow(`SELECT MAX(tree_size) FROM trialog_checkpoints`).Scan(&maxSize); err != nil || maxSize != good.size {
-		t.Fatalf("stored checkpoints reach size %d, want %d (%v)", maxSize, good.size, err)
+	if err := db.QueryRow(`SELECT MAX(tree_size) FROM trialog_checkpoints`).Scan(&maxSize); err != nil || maxSize != good.Size {
+		t.Fatalf("stored checkpoints reach size %d, want %d (%v)", maxSize, good.Size, err)
 	}
-	_, _, metrics := request(t, http.MethodGet, srv.URL+"/metrics", "", "", nil)
+	_, _, metrics := testserver.Request(t, http.MethodGet, srv.URL+"/metrics", "", "", nil)
 	if !strings.Contains(string(metrics), "trialog_checkpoint_guard_failing 1") || strings.Contains(string(metrics), "trialog_checkpoint_guard_failures_total 0") {
 		t.Fatal("/metrics does not show the guard failing")
 	}
 	// Waiting submissions are not answered with an unproven entry.
-	_, status, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement("waiting")), 500*time.Millisecond)
+	_, status, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement("waiting")), 500*time.Millisecond)
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("a waiting submission got %d %v, want 202 (no proof can be given)", status, err)
 	}

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/trialog/trialog/internal/daemon"
 )
 
 func main() {
@@ -28,10 +30,10 @@ func main() {
 		os.Exit(2)
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-	routeKlog(logger)
+	daemon.RouteLibraryLogs(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, cfg, logger); err != nil {
+	if err := daemon.Run(ctx, cfg.Config, logger); err != nil {
 		logger.Error("trialogd stopped", "err", err)
 		os.Exit(1)
 	}
@@ -39,38 +41,26 @@ func main() {
 
 // config is trialogd's configuration after flags and environment.
 type config struct {
-	listen             string
-	mysqlDSN           string
-	dataDir            string
-	origin             string
-	trillian           string
-	signingKeyFile     string
-	serviceKeyFile     string
-	checkpointInterval time.Duration
-	sequencerInterval  time.Duration
-	sequencerBatch     int
-	maxBatch           int
-	queueSize          int
-	shutdownTimeout    time.Duration
-	logLevel           slog.Level
+	daemon.Config
+	logLevel slog.Level
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	var c config
 	var level string
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP listen address")
-	fs.StringVar(&c.mysqlDSN, "mysql-dsn", "root@tcp(127.0.0.1:3306)/trialog", "MySQL DSN (go-sql-driver/mysql); the database is created if missing")
-	fs.StringVar(&c.dataDir, "data-dir", ".data", "directory for log.key, service.key and admin.token")
-	fs.StringVar(&c.origin, "origin", "localhost/trialog", "the log's origin: checkpoint origin line and note key name")
-	fs.StringVar(&c.trillian, "trillian", "", "HOST:PORT of an external Trillian log server (default: run Trillian in-process)")
-	fs.StringVar(&c.signingKeyFile, "signing-key-file", "", "note signer key file to use instead of <data-dir>/log.key")
-	fs.StringVar(&c.serviceKeyFile, "service-key-file", "", "Ed25519 key (PKCS #8 PEM) for trialogd's own entries instead of <data-dir>/service.key")
-	fs.DurationVar(&c.checkpointInterval, "checkpoint-interval", 100*time.Millisecond, "how often to look for a new tree head to sign when nothing signals one sooner")
-	fs.DurationVar(&c.sequencerInterval, "sequencer-interval", 100*time.Millisecond, "in-process sequencer's fallback pass interval")
-	fs.IntVar(&c.sequencerBatch, "sequencer-batch", 4096, "in-process sequencer: most leaves integrated per pass")
-	fs.IntVar(&c.maxBatch, "max-batch", 1000, "most entries appended to MySQL in one transaction")
-	fs.IntVar(&c.queueSize, "queue-size", 8192, "submissions that may wait for MySQL before new ones get 503")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGTERM")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.MySQLDSN, "mysql-dsn", "root@tcp(127.0.0.1:3306)/trialog", "MySQL DSN (go-sql-driver/mysql); the database is created if missing")
+	fs.StringVar(&c.DataDir, "data-dir", ".data", "directory for log.key, service.key and admin.token")
+	fs.StringVar(&c.Origin, "origin", "localhost/trialog", "the log's origin: checkpoint origin line and note key name")
+	fs.StringVar(&c.Trillian, "trillian", "", "HOST:PORT of an external Trillian log server (default: run Trillian in-process)")
+	fs.StringVar(&c.SigningKeyFile, "signing-key-file", "", "note signer key file to use instead of <data-dir>/log.key")
+	fs.StringVar(&c.ServiceKeyFile, "service-key-file", "", "Ed25519 key (PKCS #8 PEM) for trialogd's own entries instead of <data-dir>/service.key")
+	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", 100*time.Millisecond, "how often to look for a new tree head to sign when nothing signals one sooner")
+	fs.DurationVar(&c.SequencerInterval, "sequencer-interval", 100*time.Millisecond, "in-process sequencer's fallback pass interval")
+	fs.IntVar(&c.SequencerBatch, "sequencer-batch", 4096, "in-process sequencer: most leaves integrated per pass")
+	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most entries appended to MySQL in one transaction")
+	fs.IntVar(&c.QueueSize, "queue-size", 8192, "submissions that may wait for MySQL before new ones get 503")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGTERM")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
@@ -99,10 +89,10 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return c, fmt.Errorf("--log-level: %v", err)
 	}
-	if c.origin == "" || strings.ContainsAny(c.origin, " +\n") {
+	if c.Origin == "" || strings.ContainsAny(c.Origin, " +\n") {
 		return c, fmt.Errorf("--origin must be non-empty without spaces or '+', such as example.org/trialog")
 	}
-	if c.maxBatch < 1 || c.queueSize < 1 || c.sequencerBatch < 1 {
+	if c.MaxBatch < 1 || c.QueueSize < 1 || c.SequencerBatch < 1 {
 		return c, fmt.Errorf("--max-batch, --queue-size and --sequencer-batch must be positive")
 	}
 	return c, nil

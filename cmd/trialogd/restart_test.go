@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/mod/sumdb/tlog"
-
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/internal/daemon"
 	"github.com/trialog/trialog/internal/testdb"
+	"github.com/trialog/trialog/internal/testserver"
 	"github.com/trialog/trialog/personality/api"
 )
 
@@ -68,14 +68,14 @@ func freeAddr(t *testing.T) string {
 
 // startProcess runs the trialogd binary with cfg on addr and waits for
 // /readyz.
-func startProcess(t *testing.T, cfg config, addr string) *process {
+func startProcess(t *testing.T, cfg daemon.Config, addr string) *process {
 	t.Helper()
-	logf, err := os.OpenFile(filepath.Join(cfg.dataDir, "trialogd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	logf, err := os.OpenFile(filepath.Join(cfg.DataDir, "trialogd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(trialogdBinary(t), "--listen", addr, "--mysql-dsn", cfg.mysqlDSN, "--data-dir", cfg.dataDir,
-		"--origin", cfg.origin, "--checkpoint-interval", "20ms", "--sequencer-interval", "20ms")
+	cmd := exec.Command(trialogdBinary(t), "--listen", addr, "--mysql-dsn", cfg.MySQLDSN, "--data-dir", cfg.DataDir,
+		"--origin", cfg.Origin, "--checkpoint-interval", "20ms", "--sequencer-interval", "20ms")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -117,31 +117,6 @@ func (p *process) signal(t *testing.T, sig syscall.Signal) error {
 	}
 }
 
-// logState is what a client saw of the log.
-type logState struct {
-	vkey string
-	size int64
-	root tlog.Hash
-}
-
-func readLog(t *testing.T, url string) logState {
-	t.Helper()
-	info, err := client.New(url, "").Log(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, size, root := independentCheckpoint(t, info.PublicKey, []byte(info.Checkpoint))
-	return logState{vkey: info.PublicKey, size: size, root: root}
-}
-
-// adminPrincipal registers a sponsor through url with the admin token in
-// dataDir.
-func adminPrincipal(t *testing.T, url, dataDir string) *principal {
-	t.Helper()
-	s := &testServer{URL: url, cfg: config{dataDir: dataDir}}
-	return s.newPrincipal(t, "Restart sponsor", "sponsor")
-}
-
 // TestRestart stops trialogd with SIGTERM and with kill -9 under load and
 // starts it again on the same database and data dir: same key and tree,
 // every acknowledged entry present exactly once, new checkpoints consistent
@@ -150,35 +125,35 @@ func TestRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the trialogd binary")
 	}
-	cfg := testConfig(t, testdb.DSN(t))
+	cfg := testserver.Config(t, testdb.DSN(t))
 	addr := freeAddr(t)
 	p := startProcess(t, cfg, addr)
-	sponsor := adminPrincipal(t, p.URL, cfg.dataDir)
+	sponsor := testserver.NewPrincipal(t, p.URL, cfg.DataDir, "Restart sponsor", "sponsor")
 	ctx := context.Background()
 
 	var acked []string
 	for i := 0; i < 5; i++ {
-		e, _, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement(fmt.Sprintf("before sigterm %d", i))), 10*time.Second)
+		e, _, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement(fmt.Sprintf("before sigterm %d", i))), 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		acked = append(acked, e.ID)
 	}
-	first := readLog(t, p.URL)
+	first := testserver.ReadLog(t, p.URL)
 
 	// SIGTERM: a clean exit.
 	if err := p.signal(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("trialogd exited uncleanly on SIGTERM: %v", err)
 	}
 	p = startProcess(t, cfg, addr)
-	second := readLog(t, p.URL)
-	if second.vkey != first.vkey {
-		t.Fatalf("the log key changed across a restart: %s → %s", first.vkey, second.vkey)
+	second := testserver.ReadLog(t, p.URL)
+	if second.VKey != first.VKey {
+		t.Fatalf("the log key changed across a restart: %s → %s", first.VKey, second.VKey)
 	}
-	if second.size < first.size {
-		t.Fatalf("tree shrank across a restart: %d → %d", first.size, second.size)
+	if second.Size < first.Size {
+		t.Fatalf("tree shrank across a restart: %d → %d", first.Size, second.Size)
 	}
-	checkConsistencyIndependently(t, p.URL, second.size, second.root, first.size, first.root)
+	testserver.CheckConsistency(t, p.URL, second.Size, second.Root, first.Size, first.Root)
 
 	// kill -9 under load: 16 clients submit without waiting; every 202 is
 	// an acknowledgement that must survive.
@@ -195,7 +170,7 @@ func TestRestart(t *testing.T) {
 					return
 				default:
 				}
-				e, status, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement(fmt.Sprintf("load %d-%d", c, i))), 0)
+				e, status, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement(fmt.Sprintf("load %d-%d", c, i))), 0)
 				if err != nil {
 					return // the server died under us
 				}
@@ -214,11 +189,11 @@ func TestRestart(t *testing.T) {
 	t.Logf("%d entries acknowledged before kill -9", len(acked))
 
 	p = startProcess(t, cfg, addr)
-	third := readLog(t, p.URL)
-	if third.vkey != first.vkey {
+	third := testserver.ReadLog(t, p.URL)
+	if third.VKey != first.VKey {
 		t.Fatal("the log key changed after kill -9")
 	}
-	checkConsistencyIndependently(t, p.URL, third.size, third.root, second.size, second.root)
+	testserver.CheckConsistency(t, p.URL, third.Size, third.Root, second.Size, second.Root)
 
 	// Every acknowledged entry becomes included, each exactly once.
 	pub := client.New(p.URL, "")
@@ -233,12 +208,12 @@ func TestRestart(t *testing.T) {
 		if err != nil || e.Status != "included" {
 			t.Fatalf("acknowledged entry %s lost after kill -9: %v", id, err)
 		}
-		verifyEntryIndependently(t, first.vkey, e)
+		testserver.VerifyEntry(t, first.VKey, e)
 	}
-	final := readLog(t, p.URL)
-	checkConsistencyIndependently(t, p.URL, final.size, final.root, first.size, first.root)
+	final := testserver.ReadLog(t, p.URL)
+	testserver.CheckConsistency(t, p.URL, final.Size, final.Root, first.Size, first.Root)
 	seen := map[string]int64{}
-	for start := int64(0); start < final.size; start += 1000 {
+	for start := int64(0); start < final.Size; start += 1000 {
 		leaves, err := pub.Leaves(ctx, start, 1000)
 		if err != nil {
 			t.Fatal(err)
@@ -250,20 +225,20 @@ func TestRestart(t *testing.T) {
 			seen[l.ID] = l.LeafIndex
 		}
 	}
-	if int64(len(seen)) != final.size {
-		t.Fatalf("%d distinct entries in a tree of %d", len(seen), final.size)
+	if int64(len(seen)) != final.Size {
+		t.Fatalf("%d distinct entries in a tree of %d", len(seen), final.Size)
 	}
 
 	// Still accepting submissions.
-	e, status, err := sponsor.c.Submit(ctx, sponsor.sign(digestStatement("after kill")), 10*time.Second)
+	e, status, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement("after kill")), 10*time.Second)
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("submit after restart: %d %v", status, err)
 	}
-	verifyEntryIndependently(t, first.vkey, e)
+	testserver.VerifyEntry(t, first.VKey, e)
 	if err := p.signal(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("exit on SIGTERM: %v", err)
 	}
-	b, _ := os.ReadFile(filepath.Join(cfg.dataDir, "trialogd.log"))
+	b, _ := os.ReadFile(filepath.Join(cfg.DataDir, "trialogd.log"))
 	if !strings.Contains(string(b), `"msg":"trialogd stopped"`) {
 		t.Fatal("trialogd did not log a clean stop")
 	}

@@ -1,4 +1,7 @@
-package main
+// Package testserver runs a real trialogd in the test process, on a real
+// MySQL database, and checks what it serves with verifiers that share no
+// code with it (golang.org/x/mod/sumdb/tlog and note).
+package testserver
 
 import (
 	"context"
@@ -24,33 +27,33 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/internal/daemon"
 	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 )
 
-// testServer is trialogd running in this process on its own listener.
-type testServer struct {
-	URL     string
-	cfg     config
-	cancel  context.CancelFunc
-	done    chan error
-	started bool
+// Server is trialogd running in this process on its own listener.
+type Server struct {
+	URL    string
+	Config daemon.Config
+	cancel context.CancelFunc
+	done   chan error
 }
 
-// testConfig is a trialogd configuration for tests: a fresh data dir, short
-// intervals.
-func testConfig(t *testing.T, dsn string) config {
-	return config{
-		mysqlDSN:           dsn,
-		dataDir:            t.TempDir(),
-		origin:             "test.trialog.example/log",
-		checkpointInterval: 20 * time.Millisecond,
-		sequencerInterval:  20 * time.Millisecond,
-		sequencerBatch:     4096,
-		maxBatch:           1000,
-		queueSize:          8192,
-		shutdownTimeout:    10 * time.Second,
+// Config is a trialogd configuration for tests on dsn: a fresh data dir,
+// short intervals.
+func Config(t *testing.T, dsn string) daemon.Config {
+	return daemon.Config{
+		MySQLDSN:           dsn,
+		DataDir:            t.TempDir(),
+		Origin:             "test.trialog.example/log",
+		CheckpointInterval: 20 * time.Millisecond,
+		SequencerInterval:  20 * time.Millisecond,
+		SequencerBatch:     4096,
+		MaxBatch:           1000,
+		QueueSize:          8192,
+		ShutdownTimeout:    10 * time.Second,
 	}
 }
 
@@ -62,18 +65,19 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// startServer runs trialogd with cfg and waits until /readyz answers 200.
-func startServer(t *testing.T, cfg config) *testServer {
+// Start runs trialogd with cfg and waits until /readyz answers 200. It is
+// stopped when the test ends.
+func Start(t *testing.T, cfg daemon.Config) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{URL: "http://" + ln.Addr().String(), cfg: cfg, cancel: cancel, done: make(chan error, 1)}
+	s := &Server{URL: "http://" + ln.Addr().String(), Config: cfg, cancel: cancel, done: make(chan error, 1)}
 	logger := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	go func() { s.done <- serve(ctx, cfg, logger, ln) }()
-	t.Cleanup(func() { s.stop(t) })
+	go func() { s.done <- daemon.Serve(ctx, cfg, logger, ln) }()
+	t.Cleanup(func() { s.Stop(t) })
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -85,7 +89,6 @@ func startServer(t *testing.T, cfg config) *testServer {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				s.started = true
 				return s
 			}
 		}
@@ -95,8 +98,8 @@ func startServer(t *testing.T, cfg config) *testServer {
 	return nil
 }
 
-// stop shuts the server down as SIGTERM does and waits for it.
-func (s *testServer) stop(t *testing.T) {
+// Stop shuts the server down as SIGTERM does and waits for it.
+func (s *Server) Stop(t *testing.T) {
 	if s.cancel == nil {
 		return
 	}
@@ -112,35 +115,46 @@ func (s *testServer) stop(t *testing.T) {
 	}
 }
 
-func (s *testServer) adminToken(t *testing.T) string {
+// AdminToken reads the admin token from the data dir.
+func (s *Server) AdminToken(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.cfg.dataDir, "admin.token"))
+	b, err := os.ReadFile(filepath.Join(s.Config.DataDir, "admin.token"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
 }
 
-// principal is a registered principal with its key, for tests.
-type principal struct {
+// Principal is a registered principal with its signing key and a client
+// holding its token.
+type Principal struct {
 	api.CreatedPrincipal
-	priv ed25519.PrivateKey
-	c    *client.Client
+	Priv   ed25519.PrivateKey
+	Client *client.Client
 }
 
-func (s *testServer) newPrincipal(t *testing.T, name, role string) *principal {
+// NewPrincipal registers a principal with a fresh key through url, with the
+// admin token found in dataDir.
+func NewPrincipal(t *testing.T, url, dataDir, name, role string) *Principal {
+	t.Helper()
+	s := &Server{URL: url, Config: daemon.Config{DataDir: dataDir}}
+	return s.NewPrincipal(t, name, role)
+}
+
+// NewPrincipal registers a principal with a fresh key.
+func (s *Server) NewPrincipal(t *testing.T, name, role string) *Principal {
 	t.Helper()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	admin := client.New(s.URL, s.adminToken(t))
+	admin := client.New(s.URL, s.AdminToken(t))
 	cp, err := admin.CreatePrincipal(context.Background(), api.NewPrincipal{Name: name, Role: role, PublicKeys: []string{base64.StdEncoding.EncodeToString(pub)}})
 	if err != nil {
 		t.Fatalf("creating principal %s: %v", name, err)
 	}
-	return &principal{CreatedPrincipal: *cp, priv: priv, c: client.New(s.URL, cp.Token)}
+	return &Principal{CreatedPrincipal: *cp, Priv: priv, Client: client.New(s.URL, cp.Token)}
 }
 
-// digestStatement is a record.digest statement for doc.
-func digestStatement(doc string) []byte {
+// DigestStatement is a record.digest statement for doc.
+func DigestStatement(doc string) []byte {
 	sum := sha256.Sum256([]byte(doc))
 	b, _ := json.Marshal(map[string]any{
 		"type":       "record.digest",
@@ -152,12 +166,13 @@ func digestStatement(doc string) []byte {
 	return b
 }
 
-func (p *principal) sign(payload []byte) envelope.Envelope {
-	return envelope.Sign(statement.PayloadType, payload, p.priv)
+// Sign signs a statement with the principal's key.
+func (p *Principal) Sign(payload []byte) envelope.Envelope {
+	return envelope.Sign(statement.PayloadType, payload, p.Priv)
 }
 
-// request sends a raw request and returns status, headers and body.
-func request(t *testing.T, method, url, token, contentType string, body []byte) (int, http.Header, []byte) {
+// Request sends a raw request and returns status, headers and body.
+func Request(t *testing.T, method, url, token, contentType string, body []byte) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(string(body)))
 	if err != nil {
@@ -178,10 +193,10 @@ func request(t *testing.T, method, url, token, contentType string, body []byte) 
 	return resp.StatusCode, resp.Header, b
 }
 
-// independentCheckpoint opens a checkpoint with golang.org/x/mod/sumdb/note
+// IndependentCheckpoint opens a checkpoint with golang.org/x/mod/sumdb/note
 // and parses the C2SP tlog-checkpoint body by hand, sharing no code with
 // trialogd.
-func independentCheckpoint(t *testing.T, vkey string, signed []byte) (origin string, size int64, root tlog.Hash) {
+func IndependentCheckpoint(t *testing.T, vkey string, signed []byte) (origin string, size int64, root tlog.Hash) {
 	t.Helper()
 	v, err := note.NewVerifier(vkey)
 	if err != nil {
@@ -207,7 +222,8 @@ func independentCheckpoint(t *testing.T, vkey string, signed []byte) (origin str
 	return lines[0], size, root
 }
 
-func decodeProof(t *testing.T, hs []string) []tlog.Hash {
+// DecodeProof decodes base64 proof hashes.
+func DecodeProof(t *testing.T, hs []string) []tlog.Hash {
 	t.Helper()
 	out := make([]tlog.Hash, len(hs))
 	for i, s := range hs {
@@ -220,15 +236,15 @@ func decodeProof(t *testing.T, hs []string) []tlog.Hash {
 	return out
 }
 
-// verifyEntryIndependently checks an included entry with x/mod's tlog and
+// VerifyEntry checks an included entry with x/mod's tlog and
 // note: checkpoint signature, leaf hash, inclusion proof and the envelope in
 // the leaf. It returns the checkpoint's size and root.
-func verifyEntryIndependently(t *testing.T, vkey string, e *api.Entry) (int64, tlog.Hash) {
+func VerifyEntry(t *testing.T, vkey string, e *api.Entry) (int64, tlog.Hash) {
 	t.Helper()
 	if e.Status != "included" || e.InclusionProof == nil {
 		t.Fatalf("entry %s is %s without a proof", e.ID, e.Status)
 	}
-	_, size, root := independentCheckpoint(t, vkey, []byte(e.Checkpoint))
+	_, size, root := IndependentCheckpoint(t, vkey, []byte(e.Checkpoint))
 	if e.InclusionProof.TreeSize != size || e.InclusionProof.LeafIndex != e.LeafIndex {
 		t.Fatalf("proof is for index %d size %d, entry %d checkpoint %d", e.InclusionProof.LeafIndex, e.InclusionProof.TreeSize, e.LeafIndex, size)
 	}
@@ -240,7 +256,7 @@ func verifyEntryIndependently(t *testing.T, vkey string, e *api.Entry) (int64, t
 	if hex.EncodeToString(lh[:]) != e.LeafHash {
 		t.Fatalf("leaf_hash %s is not SHA-256(0x00‖leaf) %x", e.LeafHash, lh)
 	}
-	if err := tlog.CheckRecord(decodeProof(t, e.InclusionProof.Hashes), size, root, e.LeafIndex, lh); err != nil {
+	if err := tlog.CheckRecord(DecodeProof(t, e.InclusionProof.Hashes), size, root, e.LeafIndex, lh); err != nil {
 		t.Fatalf("inclusion proof of entry %d in tree %d does not verify: %v", e.LeafIndex, size, err)
 	}
 	var l struct {
@@ -256,9 +272,9 @@ func verifyEntryIndependently(t *testing.T, vkey string, e *api.Entry) (int64, t
 	return size, root
 }
 
-// checkConsistencyIndependently fetches and verifies a consistency proof
+// CheckConsistency fetches and verifies a consistency proof
 // between two checkpoints with tlog.CheckTree.
-func checkConsistencyIndependently(t *testing.T, url string, n int64, h tlog.Hash, m int64, th tlog.Hash) {
+func CheckConsistency(t *testing.T, url string, n int64, h tlog.Hash, m int64, th tlog.Hash) {
 	t.Helper()
 	if n == m {
 		if h != th {
@@ -266,7 +282,7 @@ func checkConsistencyIndependently(t *testing.T, url string, n int64, h tlog.Has
 		}
 		return
 	}
-	status, _, body := request(t, http.MethodGet, fmt.Sprintf("%s/v1/proofs/consistency?from=%d&to=%d", url, m, n), "", "", nil)
+	status, _, body := Request(t, http.MethodGet, fmt.Sprintf("%s/v1/proofs/consistency?from=%d&to=%d", url, m, n), "", "", nil)
 	if status != http.StatusOK {
 		t.Fatalf("consistency %d→%d: %d %s", m, n, status, body)
 	}
@@ -274,12 +290,13 @@ func checkConsistencyIndependently(t *testing.T, url string, n int64, h tlog.Has
 	if err := json.Unmarshal(body, &p); err != nil {
 		t.Fatal(err)
 	}
-	if err := tlog.CheckTree(decodeProof(t, p.Hashes), n, h, m, th); err != nil {
+	if err := tlog.CheckTree(DecodeProof(t, p.Hashes), n, h, m, th); err != nil {
 		t.Fatalf("tree %d is not consistent with tree %d: %v", n, m, err)
 	}
 }
 
-func mustHex(t *testing.T, s string) []byte {
+// MustHex decodes hex or fails the test.
+func MustHex(t *testing.T, s string) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)
 	if err != nil {
@@ -288,13 +305,30 @@ func mustHex(t *testing.T, s string) []byte {
 	return b
 }
 
-func digestOf(doc string) string {
+// DigestOf is the hex SHA-256 of doc.
+func DigestOf(doc string) string {
 	sum := sha256.Sum256([]byte(doc))
 	return hex.EncodeToString(sum[:])
 }
 
-func TestMain(m *testing.M) {
-	// Trillian's klog lines would otherwise go to stderr, outside t.Log.
-	routeKlog(slog.New(slog.DiscardHandler))
-	os.Exit(m.Run())
+// JSON marshals v.
+func JSON(v any) ([]byte, error) { return json.Marshal(v) }
+
+// LogState is what a client saw of the log: its key and a checkpoint,
+// verified independently.
+type LogState struct {
+	VKey string
+	Size int64
+	Root tlog.Hash
+}
+
+// ReadLog fetches /v1/log and verifies its checkpoint independently.
+func ReadLog(t *testing.T, url string) LogState {
+	t.Helper()
+	info, err := client.New(url, "").Log(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, size, root := IndependentCheckpoint(t, info.PublicKey, []byte(info.Checkpoint))
+	return LogState{VKey: info.PublicKey, Size: size, Root: root}
 }

@@ -1,4 +1,7 @@
-package main
+// Package daemon wires trialogd together: MySQL, Trillian (in-process or
+// external), the log service and the HTTP server. cmd/trialogd parses flags
+// into a Config and calls Run; tests call Serve on their own listener.
+package daemon
 
 import (
 	"context"
@@ -21,24 +24,42 @@ import (
 	"github.com/trialog/trialog/storage"
 )
 
-// run starts trialogd and serves until ctx ends, then shuts down within
-// cfg.shutdownTimeout.
-func run(ctx context.Context, cfg config, logger *slog.Logger) error {
-	ln, err := net.Listen("tcp", cfg.listen)
+// Config is trialogd's configuration. Every field has a flag in
+// cmd/trialogd; see its --help for meanings and defaults.
+type Config struct {
+	Listen             string
+	MySQLDSN           string
+	DataDir            string
+	Origin             string
+	Trillian           string // HOST:PORT of an external Trillian; empty: in-process
+	SigningKeyFile     string
+	ServiceKeyFile     string
+	CheckpointInterval time.Duration
+	SequencerInterval  time.Duration
+	SequencerBatch     int
+	MaxBatch           int
+	QueueSize          int
+	ShutdownTimeout    time.Duration
+}
+
+// Run starts trialogd on cfg.Listen and serves until ctx ends, then shuts
+// down within cfg.ShutdownTimeout.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, ln)
+	return Serve(ctx, cfg, logger, ln)
 }
 
-// serve is run on an existing listener (tests pass their own).
-func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener) error {
-	db, err := openWithRetry(ctx, cfg.mysqlDSN, logger)
+// Serve is Run on an existing listener.
+func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener) error {
+	db, err := openWithRetry(ctx, cfg.MySQLDSN, logger)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	embedded := cfg.trillian == ""
+	embedded := cfg.Trillian == ""
 	if err := storage.Migrate(ctx, db, embedded); err != nil {
 		return fmt.Errorf("migrating the database: %w", err)
 	}
@@ -47,7 +68,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	var emb *personality.Embedded
 	if embedded {
 		emb, err = personality.StartEmbedded(ctx, db, personality.EmbeddedOptions{
-			BatchSize: cfg.sequencerBatch, Interval: cfg.sequencerInterval, Logger: logger,
+			BatchSize: cfg.SequencerBatch, Interval: cfg.SequencerInterval, Logger: logger,
 		})
 		if err != nil {
 			return err
@@ -55,8 +76,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 		defer emb.Close()
 		conn = emb.Conn
 	} else {
-		if conn, err = personality.Dial(cfg.trillian); err != nil {
-			return fmt.Errorf("connecting to Trillian at %s: %w", cfg.trillian, err)
+		if conn, err = personality.Dial(cfg.Trillian); err != nil {
+			return fmt.Errorf("connecting to Trillian at %s: %w", cfg.Trillian, err)
 		}
 		defer conn.Close()
 	}
@@ -67,19 +88,19 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	records.Register(statements)
 
 	svc, err := personality.New(ctx, personality.Config{
-		Origin:             cfg.origin,
-		DataDir:            cfg.dataDir,
-		SigningKeyFile:     cfg.signingKeyFile,
-		ServiceKeyFile:     cfg.serviceKeyFile,
+		Origin:             cfg.Origin,
+		DataDir:            cfg.DataDir,
+		SigningKeyFile:     cfg.SigningKeyFile,
+		ServiceKeyFile:     cfg.ServiceKeyFile,
 		Store:              storage.New(db),
 		Trillian:           conn,
 		Embedded:           emb,
 		Registry:           statements,
 		Logger:             logger,
 		Metrics:            reg,
-		CheckpointInterval: cfg.checkpointInterval,
-		MaxBatch:           cfg.maxBatch,
-		QueueSize:          cfg.queueSize,
+		CheckpointInterval: cfg.CheckpointInterval,
+		MaxBatch:           cfg.MaxBatch,
+		QueueSize:          cfg.QueueSize,
 	})
 	if err != nil {
 		return err
@@ -112,7 +133,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	g.Go(func() error {
 		<-gctx.Done()
 		logger.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 		defer cancel()
 		err := srv.Shutdown(sctx)
 		stopPipe()
@@ -124,11 +145,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ln net.Listener
 	return err
 }
 
-func trillianMode(cfg config) string {
-	if cfg.trillian == "" {
+func trillianMode(cfg Config) string {
+	if cfg.Trillian == "" {
 		return "embedded"
 	}
-	return cfg.trillian
+	return cfg.Trillian
 }
 
 // openWithRetry waits up to a minute for MySQL at start-up, so that trialogd

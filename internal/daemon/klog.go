@@ -1,18 +1,29 @@
-package main
+package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+
+	"github.com/go-sql-driver/mysql"
 
 	"k8s.io/klog/v2"
 )
 
-// routeKlog sends the log lines of Trillian's packages (klog) to slog, with
+// RouteLibraryLogs sends the log lines of Trillian's packages (klog) to slog, with
 // their informational chatter (one line per sequencer pass) demoted to
 // debug.
-func routeKlog(logger *slog.Logger) {
+// RouteLibraryLogs also sends the MySQL driver's own log lines to logger.
+// Both libraries log through process-wide loggers, so only main (and test
+// mains) call this.
+func RouteLibraryLogs(logger *slog.Logger) {
 	klog.SetSlogLogger(slog.New(demoted{logger.Handler()}))
+	mysql.SetLogger(mysqlLogger{logger})
 }
+
+type mysqlLogger struct{ l *slog.Logger }
+
+func (m mysqlLogger) Print(v ...any) { m.l.Debug("mysql driver", "msg", fmt.Sprint(v...)) }
 
 type demoted struct{ slog.Handler }
 
