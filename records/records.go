@@ -46,6 +46,9 @@ func Parse(payload []byte) (statement.Statement, error) {
 	if err := statement.Decode(TypeDigest, payload, &d); err != nil {
 		return nil, err
 	}
+	if d.Kind != TypeDigest {
+		return nil, statement.Invalidf("type must be %q", TypeDigest)
+	}
 	if err := d.Digest.Validate("digest"); err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/trialog/trialog/internal/strictjson"
@@ -150,23 +151,24 @@ func (r *Registry) Names() []string {
 // KindOf reads a statement's "type" and returns its registered Kind,
 // without parsing the rest.
 func (r *Registry) KindOf(payload []byte) (*Kind, error) {
-	var head struct {
-		Type string `json:"type"`
-	}
 	if err := strictjson.CheckDuplicates(payload); err != nil {
 		return nil, Invalidf("statement: %v", err)
 	}
-	// Only "type" is read here, leniently; the Kind's Parse then decodes the
-	// whole payload strictly.
-	if err := json.Unmarshal(payload, &head); err != nil {
-		return nil, Invalidf("statement is not a JSON object: %v", err)
+	// Only "type" is read here, by its exact key; the Kind's Parse then
+	// decodes the whole payload strictly.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &fields); err != nil {
+		return nil, Invalidf("statement is not a JSON object")
 	}
-	if head.Type == "" {
+	var typ string
+	if raw, ok := fields["type"]; !ok {
 		return nil, Invalidf(`statement has no "type"`)
+	} else if err := json.Unmarshal(raw, &typ); err != nil || typ == "" {
+		return nil, Invalidf(`statement "type" must be a non-empty string`)
 	}
-	k, ok := r.kinds[head.Type]
+	k, ok := r.kinds[typ]
 	if !ok {
-		return nil, Invalidf("unknown statement type %q", head.Type)
+		return nil, Invalidf("unknown statement type %q", typ)
 	}
 	return k, nil
 }
@@ -227,16 +229,20 @@ func DecodeHexDigest(s string) ([]byte, error) {
 	return hex.DecodeString(s)
 }
 
-// ParseTime parses an RFC 3339 UTC time ("Z" suffix required).
+var rfc3339UTC = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$`)
+
+// ParseTime parses an RFC 3339 time in UTC: "Z" suffix, "." as the only
+// decimal separator (Go's time.Parse also takes ",", which RFC 3339 does
+// not).
 func ParseTime(field, s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, Invalidf("%s is required", field)
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
+	if err != nil || strings.Contains(s, ",") {
 		return time.Time{}, Invalidf("%s must be an RFC 3339 time, as 2026-11-23T14:00:00Z", field)
 	}
-	if _, off := t.Zone(); off != 0 || s[len(s)-1] != 'Z' {
+	if !rfc3339UTC.MatchString(s) {
 		return time.Time{}, Invalidf("%s must be in UTC, ending in Z", field)
 	}
 	return t, nil

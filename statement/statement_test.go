@@ -176,11 +176,11 @@ func TestRegistryParseRejects(t *testing.T) {
 		{"type differs in case", `{"type":"Record.Digest",` + rec + `}`, []string{`unknown statement type "Record.Digest"`}},
 		{"type with space", `{"type":"record.digest ",` + rec + `}`, []string{`unknown statement type "record.digest "`}},
 		{"missing type", `{` + rec + `}`, []string{`no "type"`}},
-		{"empty type", `{"type":"",` + rec + `}`, []string{`no "type"`}},
-		{"null type", `{"type":null,` + rec + `}`, []string{`no "type"`}},
-		{"empty object", `{}`, []string{`no "type"`}},
-		{"type not a string", `{"type":1}`, []string{"not a JSON object"}},
-		{"type an object", `{"type":{"name":"a"}}`, []string{"not a JSON object"}},
+		{"empty type", `{"type":"",` + rec + `}`, []string{`"type" must be a non-empty string`}},
+		{"null type", `{"type":null,` + rec + `}`, []string{`"type" must be a non-empty string`}},
+		{"empty object", `{}`, []string{`"type" must be a non-empty string`}},
+		{"type not a string", `{"type":1}`, []string{`"type" must be a non-empty string`}},
+		{"type an object", `{"type":{"name":"a"}}`, []string{`"type" must be a non-empty string`}},
 		{"array", `[{"type":"a"}]`, []string{"not a JSON object"}},
 		{"string", `"record.digest"`, []string{"not a JSON object"}},
 		{"number", `1`, []string{"not a JSON object"}},
@@ -195,12 +195,12 @@ func TestRegistryParseRejects(t *testing.T) {
 		{"duplicate key in array element", `{"type":"a","value":[{"x":1,"x":2}]}`, []string{`duplicate field "value[0].x"`}},
 		// The registry reads "type" leniently; the Kind's strict decoding
 		// must still reject a case variant, whichever key comes first.
-		{"case-variant Type", `{"Type":"record.digest",` + rec + `}`, []string{`unknown field "Type"`}},
-		{"case-variant TYPE", `{"TYPE":"a"}`, []string{`unknown field "TYPE"`}},
+		{"case-variant Type", `{"Type":"record.digest",` + rec + `}`, []string{`no "type"`}},
+		{"case-variant TYPE", `{"TYPE":"a"}`, []string{`no "type"`}},
 		{"case-variant before type", `{"TYPE":"x","type":"record.digest",` + rec + `}`, []string{"TYPE"}},
-		// Here the lenient read takes the later "TYPE" and reports an unknown
-		// type "x"; what matters is that it is rejected.
-		{"case-variant after type", `{"type":"record.digest","TYPE":"x",` + rec + `}`, nil},
+		// "type" is read by its exact key; the strict parse of the kind then
+		// names the case variant.
+		{"case-variant after type", `{"type":"record.digest","TYPE":"x",` + rec + `}`, []string{"TYPE"}},
 		{"kind's own rejection", `{"type":"record.digest","digest":{"sha256":"xyz"},"issued_at":"2026-11-23T14:00:00Z"}`, []string{"digest.sha256"}},
 		{"unknown field for kind", `{"type":"a","extra":true}`, []string{`unknown field "extra"`}},
 	} {

@@ -662,6 +662,11 @@ func TestMarshalLeafGolden(t *testing.T) {
 	if again := MarshalLeaf(l); !bytes.Equal(again, got) {
 		t.Errorf("MarshalLeaf is not deterministic:\n%s\n%s", got, again)
 	}
+	// Every field is always written, even empty, so the bytes depend on
+	// nothing but the envelope and the time.
+	if got, want := string(MarshalLeaf(Leaf{})), `{"envelope":{"payloadType":"","payload":"","signatures":null},"received_at":""}`; got != want {
+		t.Errorf("MarshalLeaf(Leaf{}) = %s, want %s", got, want)
+	}
 	leaf, p, err := ParseLeaf(got)
 	if err != nil {
 		t.Fatalf("ParseLeaf(golden): %v", err)
