@@ -178,7 +178,7 @@ func TestRegistryParseRejects(t *testing.T) {
 		{"missing type", `{` + rec + `}`, []string{`no "type"`}},
 		{"empty type", `{"type":"",` + rec + `}`, []string{`"type" must be a non-empty string`}},
 		{"null type", `{"type":null,` + rec + `}`, []string{`"type" must be a non-empty string`}},
-		{"empty object", `{}`, []string{`"type" must be a non-empty string`}},
+		{"empty object", `{}`, []string{`no "type"`}},
 		{"type not a string", `{"type":1}`, []string{`"type" must be a non-empty string`}},
 		{"type an object", `{"type":{"name":"a"}}`, []string{`"type" must be a non-empty string`}},
 		{"array", `[{"type":"a"}]`, []string{"not a JSON object"}},
