@@ -71,6 +71,29 @@ func (s *Service) entryWithProof(ctx context.Context, e *storage.Entry, cp *Publ
 	return out, nil
 }
 
+// entryProvenEarly proves a just-published entry against the first
+// checkpoint that included it, from nodes held in memory; entries not held
+// are proven against cp by Trillian.
+func (s *Service) entryProvenEarly(ctx context.Context, e *storage.Entry, cp *Published) (*Entry, error) {
+	pb := s.batches.find(uint64(e.LeafIndex))
+	if pb == nil || pb.cp.Size > cp.Size {
+		return s.entryWithProof(ctx, e, cp)
+	}
+	hashes, err := pb.inclusion(uint64(e.LeafIndex))
+	if err != nil {
+		s.log.Warn("computing an inclusion proof from held nodes failed; asking Trillian", "index", e.LeafIndex, "err", err)
+		return s.entryWithProof(ctx, e, cp)
+	}
+	out, err := entryBase(e)
+	if err != nil {
+		return nil, err
+	}
+	out.Status = StatusIncluded
+	out.InclusionProof = &InclusionProof{LeafIndex: e.LeafIndex, TreeSize: int64(pb.cp.Size), Hashes: b64s(hashes)}
+	out.Checkpoint = string(pb.cp.Note)
+	return out, nil
+}
+
 // InclusionProof returns the proof that leaf index is in the tree of size
 // treeSize.
 func (s *Service) InclusionProof(ctx context.Context, index, treeSize int64) (*InclusionProof, error) {

@@ -12,7 +12,7 @@ import (
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
-	"golang.org/x/mod/sumdb/note"
+		"golang.org/x/mod/sumdb/note"
 
 	"github.com/trialog/trialog/storage"
 )
@@ -102,13 +102,23 @@ func (s *Service) publisher(ctx context.Context) {
 // errGuard marks a root that the consistency guard refused.
 var errGuard = errors.New("consistency guard")
 
-// PublishOnce fetches Trillian's latest root and, if the tree grew and the
-// root is consistent with the last checkpoint signed, signs and stores a new
-// checkpoint. It signs nothing when the proof does not verify: then it logs
-// an error, counts it, and makes Ready fail until a consistent root comes.
+// PublishOnce fetches Trillian's latest root and, if the tree grew, signs
+// and stores a new checkpoint — but only if the root is the one trialogd
+// computes itself from the last checkpoint's compact range and the leaf
+// hashes of its own entries, and if Trillian's consistency proof from the
+// last checkpoint verifies. Otherwise it signs nothing, logs an error, counts
+// it, and makes Ready fail until a good root comes.
 func (s *Service) PublishOnce(ctx context.Context) error {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
 	last := s.Published()
-	if stored, err := s.store.LatestCheckpoint(ctx); err == nil && (last == nil || uint64(stored.TreeSize) > last.Size) {
+	stored, err := s.store.LatestCheckpoint(ctx)
+	if errors.Is(err, storage.ErrNotFound) {
+		stored = nil
+	} else if err != nil {
+		return err
+	}
+	if stored != nil && (last == nil || uint64(stored.TreeSize) > last.Size) {
 		// Another replica signed a newer one.
 		p, err := s.parsePublished(stored)
 		if err != nil {
@@ -121,9 +131,19 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 		}
 		s.setPublished(p)
 		last = p
-	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
 	}
+	if last != nil && (s.front == nil || s.front.End() != last.Size) {
+		c := stored
+		if c == nil || uint64(c.TreeSize) != last.Size {
+			if c, err = s.store.CheckpointAt(ctx, int64(last.Size)); err != nil {
+				return err
+			}
+		}
+		if s.front, err = s.frontierFor(ctx, c); err != nil {
+			return err
+		}
+	}
+
 	req := &trillian.GetLatestSignedLogRootRequest{LogId: s.treeID}
 	if last != nil {
 		req.FirstTreeSize = int64(last.Size)
@@ -136,12 +156,20 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 	if err := root.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
 		return s.guardFailed(fmt.Errorf("%w: Trillian returned an unreadable root: %v", errGuard, err))
 	}
-	if last != nil && root.TreeSize == last.Size {
-		if !bytes.Equal(root.RootHash, last.Root) {
-			return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) differs from the signed checkpoint's (%x)", errGuard, root.TreeSize, root.RootHash, last.Root))
+	var from uint64
+	base := rangeFactory.NewEmptyRange(0)
+	if last != nil {
+		switch {
+		case root.TreeSize == last.Size:
+			if !bytes.Equal(root.RootHash, last.Root) {
+				return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) differs from the signed checkpoint's (%x)", errGuard, root.TreeSize, root.RootHash, last.Root))
+			}
+			s.guardOK()
+			return nil
+		case root.TreeSize < last.Size:
+			return s.guardFailed(fmt.Errorf("%w: Trillian's tree shrank from %d to %d", errGuard, last.Size, root.TreeSize))
 		}
-		s.guardOK()
-		return nil
+		from, base = last.Size, s.front
 	}
 	next, err := s.store.NextIndex(ctx)
 	if err != nil {
@@ -150,25 +178,39 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 	if root.TreeSize > uint64(next) {
 		return s.guardFailed(fmt.Errorf("%w: Trillian's tree has %d leaves but trialog ordered only %d", errGuard, root.TreeSize, next))
 	}
+	hashes, err := s.store.LeafHashes(ctx, int64(from), int64(root.TreeSize))
+	if err != nil {
+		return err
+	}
+	rng, mine, nodes, err := extend(base, hashes)
+	if err != nil {
+		return err
+	}
 	if last != nil {
-		var hashes [][]byte
+		var proofHashes [][]byte
 		if resp.GetProof() != nil {
-			hashes = resp.GetProof().GetHashes()
+			proofHashes = resp.GetProof().GetHashes()
 		}
-		if err := verifyConsistency(last, root.TreeSize, root.RootHash, hashes); err != nil {
+		if err := verifyConsistency(last, root.TreeSize, root.RootHash, proofHashes); err != nil {
 			return s.guardFailed(err)
 		}
-	} else if root.TreeSize == 0 && !bytes.Equal(root.RootHash, rfc6962.DefaultHasher.EmptyRoot()) {
-		return s.guardFailed(fmt.Errorf("%w: Trillian's empty tree has a non-empty root", errGuard))
+	}
+	// SPEC: RFC 6962 §2.1 — and it must be the root of trialog's own leaves.
+	if !bytes.Equal(mine, root.RootHash) {
+		return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) is not the root of trialog's entries (%x)", errGuard, root.TreeSize, root.RootHash, mine))
 	}
 	p, err := s.sign(root.TreeSize, root.RootHash)
 	if err != nil {
 		return err
 	}
-	if err := s.store.StoreCheckpoint(ctx, storage.Checkpoint{TreeSize: int64(p.Size), RootHash: p.Root, Note: p.Note}); err != nil {
+	if err := s.store.StoreCheckpoint(ctx, storage.Checkpoint{TreeSize: int64(p.Size), RootHash: p.Root, Note: p.Note, Range: rng.Hashes()}); err != nil {
 		return fmt.Errorf("storing checkpoint: %w", err)
 	}
 	s.guardOK()
+	s.front = rng
+	if nodes != nil && root.TreeSize > from {
+		s.batches.add(&provenBatch{from: from, cp: p, nodes: nodes})
+	}
 	s.setPublished(p)
 	s.metrics.treeSize.Set(float64(p.Size))
 	return nil

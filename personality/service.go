@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/trillian"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 
@@ -86,6 +87,10 @@ type Service struct {
 	cpMu    sync.Mutex
 	cp      *Published    // latest published checkpoint
 	cpChang chan struct{} // closed and replaced when cp changes
+
+	pubMu   sync.Mutex     // serialises PublishOnce
+	front   *compact.Range // compact range of the latest checkpoint's tree
+	batches batches        // nodes to prove recently published entries
 
 	guardErr atomic.Pointer[string] // set while the consistency guard refuses
 	auth     *authCache

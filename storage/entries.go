@@ -196,12 +196,19 @@ type Checkpoint struct {
 	RootHash  []byte
 	Note      []byte // the signed note, verbatim
 	CreatedAt time.Time
+	// Range is the tree's compact range: the hashes of the perfect subtrees
+	// covering [0, TreeSize), left to right. Nil when not recorded.
+	Range [][]byte
 }
 
 // StoreCheckpoint records a signed checkpoint. Storing the same size twice
 // with the same root is a no-op; with another root it is an error.
 func (s *Store) StoreCheckpoint(ctx context.Context, c Checkpoint) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO trialog_checkpoints (tree_size, root_hash, note, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))`, c.TreeSize, c.RootHash, string(c.Note))
+	var rng []byte
+	for _, h := range c.Range {
+		rng = append(rng, h...)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO trialog_checkpoints (tree_size, root_hash, note, created_at, compact_range) VALUES (?, ?, ?, UTC_TIMESTAMP(6), ?)`, c.TreeSize, c.RootHash, string(c.Note), rng)
 	if isDuplicate(err) {
 		prev, perr := s.CheckpointAt(ctx, c.TreeSize)
 		if perr == nil && string(prev.RootHash) == string(c.RootHash) {
@@ -214,18 +221,19 @@ func (s *Store) StoreCheckpoint(ctx context.Context, c Checkpoint) error {
 
 // LatestCheckpoint returns the largest checkpoint signed, or ErrNotFound.
 func (s *Store) LatestCheckpoint(ctx context.Context) (*Checkpoint, error) {
-	return s.checkpoint(ctx, `SELECT tree_size, root_hash, note, created_at FROM trialog_checkpoints ORDER BY tree_size DESC LIMIT 1`)
+	return s.checkpoint(ctx, `SELECT tree_size, root_hash, note, created_at, compact_range FROM trialog_checkpoints ORDER BY tree_size DESC LIMIT 1`)
 }
 
 // CheckpointAt returns the checkpoint of exactly this size, or ErrNotFound.
 func (s *Store) CheckpointAt(ctx context.Context, size int64) (*Checkpoint, error) {
-	return s.checkpoint(ctx, `SELECT tree_size, root_hash, note, created_at FROM trialog_checkpoints WHERE tree_size = ?`, size)
+	return s.checkpoint(ctx, `SELECT tree_size, root_hash, note, created_at, compact_range FROM trialog_checkpoints WHERE tree_size = ?`, size)
 }
 
 func (s *Store) checkpoint(ctx context.Context, q string, args ...any) (*Checkpoint, error) {
 	var c Checkpoint
 	var note string
-	err := s.db.QueryRowContext(ctx, q, args...).Scan(&c.TreeSize, &c.RootHash, &note, &c.CreatedAt)
+	var rng []byte
+	err := s.db.QueryRowContext(ctx, q, args...).Scan(&c.TreeSize, &c.RootHash, &note, &c.CreatedAt, &rng)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -233,5 +241,42 @@ func (s *Store) checkpoint(ctx context.Context, q string, args ...any) (*Checkpo
 		return nil, err
 	}
 	c.Note = []byte(note)
+	if rng != nil {
+		if len(rng)%32 != 0 {
+			return nil, fmt.Errorf("checkpoint %d: compact range is not a list of 32-byte hashes", c.TreeSize)
+		}
+		c.Range = make([][]byte, 0, len(rng)/32)
+		for i := 0; i < len(rng); i += 32 {
+			c.Range = append(c.Range, rng[i:i+32])
+		}
+	}
 	return &c, nil
+}
+
+// LeafHashes returns the leaf hashes of entries [from, to), in order.
+func (s *Store) LeafHashes(ctx context.Context, from, to int64) ([][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT leaf_index, leaf_hash FROM trialog_entries WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index`, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([][]byte, 0, max(to-from, 0))
+	for rows.Next() {
+		var idx int64
+		var h []byte
+		if err := rows.Scan(&idx, &h); err != nil {
+			return nil, err
+		}
+		if idx != from+int64(len(out)) {
+			return nil, fmt.Errorf("entry %d is missing", from+int64(len(out)))
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if int64(len(out)) != to-from {
+		return nil, fmt.Errorf("entries [%d, %d) are missing", from+int64(len(out)), to)
+	}
+	return out, nil
 }
