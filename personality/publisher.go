@@ -12,7 +12,7 @@ import (
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
-		"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trialog/trialog/storage"
 )
