@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -24,7 +25,10 @@ import (
 )
 
 func main() {
-	cfg, err := parseFlags(flag.CommandLine, os.Args[1:])
+	cfg, err := parseFlags(newFlagSet(), os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "trialogd: %v\n", err)
 		os.Exit(2)
@@ -37,6 +41,11 @@ func main() {
 		logger.Error("trialogd stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// newFlagSet returns trialogd's flag set; errors are returned, not fatal.
+func newFlagSet() *flag.FlagSet {
+	return flag.NewFlagSet("trialogd", flag.ContinueOnError)
 }
 
 // config is trialogd's configuration after flags and environment.
