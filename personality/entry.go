@@ -235,11 +235,12 @@ func (s *Service) InclusionProofByHash(ctx context.Context, leafHash string, tre
 
 // storeReader gives statement checks read access to logged entries.
 type storeReader struct {
-	st  *storage.Store
+	st  storage.RefReader
 	reg *statement.Registry
 }
 
-func (s *Service) reader() statement.Reader { return storeReader{st: s.store, reg: s.reg} }
+// Reader gives read access to logged entries by index reference.
+func (s *Service) Reader() statement.Reader { return storeReader{st: s.store, reg: s.reg} }
 
 func (r storeReader) EntriesByRef(ctx context.Context, ref string) ([]statement.Logged, error) {
 	es, err := r.st.EntriesByRef(ctx, ref)

@@ -96,6 +96,10 @@ func (s *Service) SubmitBatch(ctx context.Context, caller statement.Caller, bodi
 }
 
 func (s *Service) finish(ctx context.Context, a storage.Appended, wait time.Duration) (*Submission, error) {
+	if a.Err != nil {
+		s.metrics.submissions.WithLabelValues("rejected").Inc()
+		return nil, a.Err
+	}
 	if a.New {
 		s.metrics.submissions.WithLabelValues("new").Inc()
 	} else {
@@ -158,23 +162,20 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 	if err := env.VerifySignatures(keys); err != nil {
 		return nil, err
 	}
-	if kind.Check != nil {
-		// A resubmission of a logged envelope is answered with the entry,
-		// not judged again against a log that now contains it.
-		id, _ := hex.DecodeString(env.ID)
-		if _, err := s.store.EntryByID(ctx, id); err != nil {
-			if !errors.Is(err, storage.ErrNotFound) {
-				return nil, unavailable(err)
-			}
-			if err := kind.Check(ctx, s.reader(), caller, st); err != nil {
-				return nil, err
-			}
-		}
-	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	leaf := envelope.MarshalLeaf(envelope.Leaf{Envelope: env.Envelope, ReceivedAt: now.Format(TimeFormat)})
 	id, _ := hex.DecodeString(env.ID)
+	var check func(context.Context, storage.RefReader) error
+	if kind.Check != nil {
+		// Judged under the append lock, after duplicates are answered: a
+		// resubmission of a logged envelope gets its entry, and two
+		// statements that contradict each other cannot both pass.
+		check = func(ctx context.Context, r storage.RefReader) error {
+			return kind.Check(ctx, storeReader{st: r, reg: s.reg}, caller, st)
+		}
+	}
 	return &storage.Entry{
+		Check:       check,
 		ID:          id,
 		LeafHash:    rfc6962.DefaultHasher.HashLeaf(leaf),
 		Leaf:        leaf,
@@ -269,7 +270,7 @@ func (s *Service) appender(ctx context.Context) {
 				continue
 			}
 			r.done <- appendResult{Appended: res[i]}
-			if res[i].New {
+			if res[i].New && res[i].Err == nil {
 				fresh = append(fresh, res[i].Entry)
 			}
 		}

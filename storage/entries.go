@@ -19,6 +19,18 @@ type Entry struct {
 	PrincipalID string
 	ReceivedAt  time.Time
 	Refs        []string // index keys; written, not read back
+
+	// Check, if set, decides whether the entry may join the log given what
+	// the log holds. Append calls it while it holds the log's append lock,
+	// so that no other append can change the answer before this one
+	// commits. Not stored.
+	Check func(ctx context.Context, r RefReader) error
+}
+
+// RefReader reads entries by index reference inside an append: it sees the
+// committed log and the entries accepted earlier in the same batch.
+type RefReader interface {
+	EntriesByRef(ctx context.Context, ref string) ([]Entry, error)
 }
 
 // Appended is the outcome of appending one entry.
@@ -27,6 +39,8 @@ type Appended struct {
 	// New is false when an entry with the same ID was already in the log;
 	// Entry is then that earlier entry.
 	New bool
+	// Err is the entry's Check error; the entry was not appended.
+	Err error
 }
 
 const (
@@ -34,12 +48,15 @@ const (
 	updateNextIndex = `UPDATE trialog_log SET next_index = ? WHERE id = 1`
 	entryColumns    = `leaf_index, id, leaf_hash, leaf, type, principal_id, received_at`
 	selectNextIndex = `SELECT next_index FROM trialog_log WHERE id = 1`
+	selectByRef     = `SELECT e.leaf_index, e.id, e.leaf_hash, e.leaf, e.type, e.principal_id, e.received_at
+  FROM trialog_entry_refs r JOIN trialog_entries e ON e.leaf_index = r.leaf_index WHERE r.ref = ? ORDER BY r.leaf_index`
 )
 
 // Append gives each new entry the next leaf index and commits them in one
 // transaction, together with their index references. Entries whose ID is
 // already in the log (or earlier in the same batch) get no new index: the
-// result holds the entry logged first. The i-th result answers es[i].
+// result holds the entry logged first. An entry whose Check fails gets no
+// index either; its result carries the error. The i-th result answers es[i].
 //
 // Appends from several processes take turns on the trialog_log row lock, so
 // indices are dense and unique. Once Append returns, the entries are durable.
@@ -67,15 +84,23 @@ func (s *Store) Append(ctx context.Context, es []Entry) ([]Appended, error) {
 		}
 		var rows, refs []any
 		nRows, nRefs := 0, 0
+		var accepted []Entry
 		for i, e := range es {
 			if prev, ok := byID[string(e.ID)]; ok {
 				out[i] = Appended{Entry: prev}
 				continue
 			}
+			if e.Check != nil {
+				if err := e.Check(ctx, batchReader{tx: tx, pending: accepted}); err != nil {
+					out[i] = Appended{Entry: e, Err: err}
+					continue
+				}
+			}
 			e.LeafIndex = next
 			next++
 			byID[string(e.ID)] = e
 			out[i] = Appended{Entry: e, New: true}
+			accepted = append(accepted, e)
 			rows = append(rows, e.LeafIndex, e.ID, e.LeafHash, e.Leaf, e.Type, e.PrincipalID, e.ReceivedAt)
 			nRows++
 			for _, r := range e.Refs {
@@ -103,6 +128,28 @@ func (s *Store) Append(ctx context.Context, es []Entry) ([]Appended, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// batchReader is the RefReader of an append in progress.
+type batchReader struct {
+	tx      *sql.Tx
+	pending []Entry
+}
+
+func (b batchReader) EntriesByRef(ctx context.Context, ref string) ([]Entry, error) {
+	es, err := queryEntries(ctx, b.tx, selectByRef, ref)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range b.pending {
+		for _, r := range e.Refs {
+			if r == ref {
+				es = append(es, e)
+				break
+			}
+		}
+	}
+	return es, nil
 }
 
 // NextIndex returns the number of entries in the log's order (committed,
@@ -136,8 +183,7 @@ func (s *Store) EntriesRange(ctx context.Context, start, count int64) ([]Entry, 
 
 // EntriesByRef returns the entries indexed under ref, in log order.
 func (s *Store) EntriesByRef(ctx context.Context, ref string) ([]Entry, error) {
-	return queryEntries(ctx, s.db, `SELECT e.leaf_index, e.id, e.leaf_hash, e.leaf, e.type, e.principal_id, e.received_at
-  FROM trialog_entry_refs r JOIN trialog_entries e ON e.leaf_index = r.leaf_index WHERE r.ref = ? ORDER BY r.leaf_index`, ref)
+	return queryEntries(ctx, s.db, selectByRef, ref)
 }
 
 func (s *Store) one(ctx context.Context, q string, args ...any) (*Entry, error) {
