@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/google/trillian"
 	"github.com/google/trillian/types"
@@ -291,6 +292,56 @@ func (s *Service) RecordsByDigest(ctx context.Context, sha string) ([]*Entry, *P
 	}
 	if len(out) == 0 {
 		return nil, nil, errNotFound("no entry in the log notarizes the digest %s", sha)
+	}
+	return out, cp, nil
+}
+
+// ProvenEntry is an included entry with its parsed statement.
+type ProvenEntry struct {
+	*Entry
+	PrincipalID string
+	Statement   statement.Statement
+}
+
+// Proven returns every entry indexed under any of refs that the latest
+// checkpoint includes, once each, in log order, each proven against that
+// checkpoint, with its parsed statement. Entries not yet in a checkpoint are
+// left out, so the answer is one consistent view of the log.
+func (s *Service) Proven(ctx context.Context, refs ...string) ([]ProvenEntry, *Published, error) {
+	cp := s.Published()
+	if cp == nil {
+		return nil, nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
+	}
+	seen := map[int64]bool{}
+	var es []storage.Entry
+	for _, ref := range refs {
+		got, err := s.store.EntriesByRef(ctx, ref)
+		if err != nil {
+			return nil, nil, unavailable(err)
+		}
+		for _, e := range got {
+			if !seen[e.LeafIndex] && uint64(e.LeafIndex) < cp.Size {
+				seen[e.LeafIndex] = true
+				es = append(es, e)
+			}
+		}
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].LeafIndex < es[j].LeafIndex })
+	out := make([]ProvenEntry, 0, len(es))
+	for i := range es {
+		e, err := s.entryWithProof(ctx, &es[i], cp)
+		if err != nil {
+			return nil, nil, err
+		}
+		_, env, err := envelope.ParseLeaf(es[i].Leaf)
+		if err != nil {
+			return nil, nil, err
+		}
+		_, st, err := s.reg.Parse(env.PayloadBytes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("entry %d no longer parses: %w", es[i].LeafIndex, err)
+		}
+		out = append(out, ProvenEntry{Entry: e, PrincipalID: es[i].PrincipalID, Statement: st})
 	}
 	return out, cp, nil
 }
