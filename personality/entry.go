@@ -31,7 +31,7 @@ const (
 
 // entryBase builds the proof-less part of an entry from the stored leaf.
 func entryBase(e *storage.Entry) (*Entry, error) {
-	leaf, env, err := envelope.ParseLeaf(e.Leaf)
+	leaf, payload, err := envelope.ReadLeaf(e.Leaf)
 	if err != nil {
 		return nil, fmt.Errorf("stored leaf %d: %w", e.LeafIndex, err)
 	}
@@ -43,7 +43,7 @@ func entryBase(e *storage.Entry) (*Entry, error) {
 		LeafHash:   hex.EncodeToString(e.LeafHash),
 		ReceivedAt: leaf.ReceivedAt,
 		Envelope:   leaf.Envelope,
-		Statement:  json.RawMessage(env.PayloadBytes),
+		Statement:  json.RawMessage(payload),
 	}, nil
 }
 

@@ -144,6 +144,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		auth:    newAuthCache(cfg.Store, 10*time.Second),
 	}
 	registerServiceKinds(s.reg)
+	if cfg.Embedded != nil {
+		s.tclient = cfg.Embedded.Log
+	}
 
 	keyFile := cfg.SigningKeyFile
 	if keyFile == "" {

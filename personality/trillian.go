@@ -42,7 +42,10 @@ type EmbeddedOptions struct {
 // this process on trialog's database, reached over a loopback gRPC
 // connection exactly as an external Trillian would be.
 type Embedded struct {
-	Conn     *grpc.ClientConn
+	// Conn reaches the embedded servers over loopback gRPC (tree admin).
+	Conn *grpc.ClientConn
+	// Log calls the embedded log server directly, without gRPC.
+	Log      trillian.TrillianLogClient
 	registry extension.Registry
 	srv      *grpc.Server
 	seq      *tlog.SequencerManager
@@ -72,9 +75,11 @@ func StartEmbedded(ctx context.Context, db *sql.DB, opts EmbeddedOptions) (*Embe
 		return nil, fmt.Errorf("listening for embedded Trillian: %w", err)
 	}
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
-	trillian.RegisterTrillianLogServer(srv, server.NewTrillianLogRPCServer(registry, clock.System))
+	logServer := server.NewTrillianLogRPCServer(registry, clock.System)
+	trillian.RegisterTrillianLogServer(srv, logServer)
 	trillian.RegisterTrillianAdminServer(srv, admin.New(registry, []trillian.TreeType{trillian.TreeType_PREORDERED_LOG}))
 	e := &Embedded{
+		Log:      directLogClient{logServer},
 		registry: registry,
 		srv:      srv,
 		seq:      tlog.NewSequencerManager(registry, 0),

@@ -140,7 +140,7 @@ func TestParseInvalid(t *testing.T) {
 		{"sha256 number", payload(`"digest":{"sha256":1}`, issuedM), `"digest.sha256"`},
 		{"digest a string", payload(`"digest":"`+hex64+`"`, issuedM), `"digest"`},
 		{"salted a string", payload(`"digest":{"sha256":"`+hex64+`","salted":"yes"}`, issuedM), `"digest.salted"`},
-		{"unknown digest field", payload(`"digest":{"sha256":"`+hex64+`","sha512":"x"}`, issuedM), `unknown field "sha512"`},
+		{"unknown digest field", payload(`"digest":{"sha256":"`+hex64+`","sha512":"x"}`, issuedM), `unknown field "digest.sha512"`},
 		{"case-variant SHA256", payload(`"digest":{"SHA256":"`+hex64+`"}`, issuedM), `unknown field "digest.SHA256"`},
 		{"duplicate sha256", payload(`"digest":{"sha256":"`+hex64+`","sha256":"`+hex64+`"}`, issuedM), `duplicate field "digest.sha256"`},
 

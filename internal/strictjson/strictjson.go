@@ -23,7 +23,9 @@ import (
 // fields and anything after the first JSON value. Errors name the offending
 // field by its JSON path.
 func Unmarshal(data []byte, v any) error {
-	if err := CheckDuplicates(data); err != nil {
+	// One pass over the tokens, guided by v's type, checks keys; then
+	// encoding/json decodes what is now known to have one reading.
+	if err := check(data, reflect.TypeOf(v)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -31,22 +33,17 @@ func Unmarshal(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return describe(err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("unexpected data after the JSON value")
-	}
-	var generic any
-	if err := json.Unmarshal(data, &generic); err != nil {
-		return describe(err)
-	}
-	return checkCase(reflect.TypeOf(v), generic, "")
+	return nil
 }
 
 // CheckDuplicates reports an error if any JSON object in data has the same key
 // twice, or if data is not a single well-formed JSON value.
-func CheckDuplicates(data []byte) error {
+func CheckDuplicates(data []byte) error { return check(data, nil) }
+
+func check(data []byte, t reflect.Type) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	if err := walk(dec, ""); err != nil {
+	if err := walk(dec, "", t); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -55,7 +52,12 @@ func CheckDuplicates(data []byte) error {
 	return nil
 }
 
-func walk(dec *json.Decoder, path string) error {
+// walk reads one JSON value. With a Go type t it also checks that every
+// object key is exactly the JSON name of one of t's fields.
+func walk(dec *json.Decoder, path string, t reflect.Type) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		return describe(err)
@@ -66,6 +68,16 @@ func walk(dec *json.Decoder, path string) error {
 	}
 	switch d {
 	case '{':
+		var fields map[string]reflect.Type
+		var elem reflect.Type
+		if t != nil {
+			switch t.Kind() {
+			case reflect.Struct:
+				fields = jsonFields(t)
+			case reflect.Map:
+				elem = t.Elem()
+			}
+		}
 		seen := make(map[string]bool)
 		for dec.More() {
 			kt, err := dec.Token()
@@ -77,65 +89,31 @@ func walk(dec *json.Decoder, path string) error {
 				return fmt.Errorf("duplicate field %q", join(path, key))
 			}
 			seen[key] = true
-			if err := walk(dec, join(path, key)); err != nil {
+			next := elem
+			if fields != nil {
+				ft, ok := fields[key]
+				if !ok {
+					return fmt.Errorf("unknown field %q", join(path, key))
+				}
+				next = ft
+			}
+			if err := walk(dec, join(path, key), next); err != nil {
 				return err
 			}
 		}
 	case '[':
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
 		for i := 0; dec.More(); i++ {
-			if err := walk(dec, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := walk(dec, fmt.Sprintf("%s[%d]", path, i), elem); err != nil {
 				return err
 			}
 		}
 	}
 	if _, err := dec.Token(); err != nil { // closing delimiter
 		return describe(err)
-	}
-	return nil
-}
-
-// checkCase walks a generic decoding of the input beside the Go type it was
-// decoded into and rejects keys that differ from the field's JSON name.
-func checkCase(t reflect.Type, v any, path string) error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		fields := jsonFields(t)
-		for key, val := range obj {
-			ft, ok := fields[key]
-			if !ok {
-				return fmt.Errorf("unknown field %q", join(path, key))
-			}
-			if err := checkCase(ft, val, join(path, key)); err != nil {
-				return err
-			}
-		}
-	case reflect.Slice, reflect.Array:
-		arr, ok := v.([]any)
-		if !ok {
-			return nil
-		}
-		for i, e := range arr {
-			if err := checkCase(t.Elem(), e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-	case reflect.Map:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		for key, val := range obj {
-			if err := checkCase(t.Elem(), val, join(path, key)); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func TestUnmarshal(t *testing.T) {
 		{"duplicate top", `{"type":"a","type":"b","digest":{"sha256":"x"}}`, `duplicate field "type"`},
 		{"duplicate nested", `{"type":"a","digest":{"sha256":"x","sha256":"y"}}`, `duplicate field "digest.sha256"`},
 		{"unknown", `{"type":"a","extra":1}`, `unknown field "extra"`},
-		{"unknown nested", `{"type":"a","digest":{"md5":"x"}}`, `unknown field "md5"`},
+		{"unknown nested", `{"type":"a","digest":{"md5":"x"}}`, `unknown field "digest.md5"`},
 		{"case", `{"Type":"a"}`, `unknown field "Type"`},
 		{"case nested in list", `{"type":"a","list":[{"SHA256":"y"}]}`, `unknown field "list[0].SHA256"`},
 		{"trailing", `{"type":"a"} {}`, `unexpected data after the JSON value`},

@@ -223,7 +223,7 @@ func TestParseRejects(t *testing.T) {
 
 		// strict JSON
 		{"unknown top-level field", `{"payloadType":"t","payload":"aGVsbG8=","signatures":[` + okSig + `],"extra":1}`, []string{`unknown field "extra"`}},
-		{"unknown signature field", envJSON(pt, hwPayloadB64, `{"keyid":"`+hwKeyID+`","sig":"`+hwSig+`","publicKey":"x"}`), []string{`unknown field "publicKey"`}},
+		{"unknown signature field", envJSON(pt, hwPayloadB64, `{"keyid":"`+hwKeyID+`","sig":"`+hwSig+`","publicKey":"x"}`), []string{`unknown field "signatures[0].publicKey"`}},
 		{"duplicate payload", `{"payloadType":"t","payload":"aGVsbG8=","payload":"aGVsbG8=","signatures":[` + okSig + `]}`, []string{`duplicate field "payload"`}},
 		{"duplicate payload, last differs", `{"payloadType":"t","payload":"aGVsbG8=","payload":"YQ==","signatures":[` + okSig + `]}`, []string{`duplicate field "payload"`}},
 		{"duplicate payloadType", `{"payloadType":"a","payloadType":"b","payload":"aGVsbG8=","signatures":[` + okSig + `]}`, []string{`duplicate field "payloadType"`}},
@@ -758,7 +758,7 @@ func TestParseLeafRejects(t *testing.T) {
 		{"number", withTime(`1764000000`), []string{`"received_at"`, "string"}},
 		{"missing", `{"envelope":` + env + `}`, []string{"received_at is required"}},
 		{"unknown field", `{"envelope":` + env + `,"received_at":"2026-11-23T14:00:00Z","leaf_index":1}`, []string{`unknown field "leaf_index"`}},
-		{"unknown envelope field", `{"envelope":` + strings.Replace(env, `{"payloadType"`, `{"x":1,"payloadType"`, 1) + `,"received_at":"2026-11-23T14:00:00Z"}`, []string{`unknown field "x"`}},
+		{"unknown envelope field", `{"envelope":` + strings.Replace(env, `{"payloadType"`, `{"x":1,"payloadType"`, 1) + `,"received_at":"2026-11-23T14:00:00Z"}`, []string{`unknown field "envelope.x"`}},
 		{"case-variant ReceivedAt", `{"envelope":` + env + `,"ReceivedAt":"2026-11-23T14:00:00Z"}`, []string{`unknown field "ReceivedAt"`}},
 		{"case-variant Received_At", `{"envelope":` + env + `,"Received_At":"2026-11-23T14:00:00Z"}`, []string{`unknown field "Received_At"`}},
 		{"case-variant Envelope", `{"Envelope":` + env + `,"received_at":"2026-11-23T14:00:00Z"}`, []string{`unknown field "Envelope"`}},
