@@ -199,6 +199,7 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 	if !bytes.Equal(mine, root.RootHash) {
 		return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) is not the root of trialog's entries (%x)", errGuard, root.TreeSize, root.RootHash, mine))
 	}
+	defer s.observe("publish", time.Now())
 	p, err := s.sign(root.TreeSize, root.RootHash)
 	if err != nil {
 		return err

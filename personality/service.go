@@ -206,6 +206,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s.treeID = lc.TreeID
 	s.metrics = newMetrics(cfg.Metrics, s)
+	if cfg.Embedded != nil {
+		cfg.Embedded.onPass = func(_ int, d time.Duration) {
+			s.metrics.stageSeconds.WithLabelValues("sequence").Observe(d.Seconds())
+		}
+	}
 
 	if cp, err := s.store.LatestCheckpoint(ctx); err == nil {
 		p, err := s.parsePublished(cp)

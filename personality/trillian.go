@@ -54,6 +54,7 @@ type Embedded struct {
 	passDone chan struct{} // receives after each pass that integrated leaves
 	log      *slog.Logger
 	wg       sync.WaitGroup
+	onPass   func(leaves int, d time.Duration)
 }
 
 // StartEmbedded starts Trillian in-process on db (whose schema must include
@@ -130,7 +131,11 @@ func (e *Embedded) RunSequencer(ctx context.Context, treeID int64) {
 		case <-t.C:
 		}
 		for {
+			start := time.Now()
 			n, err := e.seq.ExecutePass(ctx, treeID, &e.info)
+			if e.onPass != nil && err == nil && n > 0 {
+				e.onPass(n, time.Since(start))
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					warn.warn(e.log, "sequencer pass failed", err, "tree", treeID)
