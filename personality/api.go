@@ -1,6 +1,7 @@
 package personality
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,15 +40,16 @@ type HandlerFunc func(r *http.Request) (int, any, error)
 
 // API is trialogd's HTTP API.
 type API struct {
-	svc    *Service
-	router *mux.Router
-	log    *slog.Logger
-	gather prometheus.Gatherer
+	unavailable throttle
+	svc         *Service
+	router      *mux.Router
+	log         *slog.Logger
+	gather      prometheus.Gatherer
 }
 
 // NewAPI returns the API over svc. gather serves /metrics.
 func NewAPI(svc *Service, gather prometheus.Gatherer) *API {
-	a := &API{svc: svc, router: mux.NewRouter(), log: svc.log, gather: gather}
+	a := &API{svc: svc, router: mux.NewRouter(), log: svc.log, gather: gather, unavailable: throttle{period: 10 * time.Second}}
 	a.routes()
 	return a
 }
@@ -70,6 +72,7 @@ func (a *API) routes() {
 	a.Handle(http.MethodGet, "/v1/log/leaves", "leaves", a.getLeaves)
 	a.Handle(http.MethodGet, "/v1/log/leaves/{index}", "leaf", a.getLeaf)
 	a.Handle(http.MethodGet, "/v1/entries/{id}", "entry", a.getEntry)
+	r.Handle("/v1/entries/{id}/receipt", a.receiptHandler()).Methods(http.MethodGet)
 	a.Handle(http.MethodGet, "/v1/proofs/inclusion", "inclusion", a.getInclusion)
 	a.Handle(http.MethodGet, "/v1/proofs/consistency", "consistency", a.getConsistency)
 	a.Handle(http.MethodPost, "/v1/entries", "submit", a.postEntry)
@@ -137,7 +140,7 @@ func (a *API) classify(r *http.Request, err error) *Error {
 	case errors.Is(err, ErrNotFound), errors.Is(err, storage.ErrNotFound):
 		apiErr = newError(http.StatusNotFound, "not_found", "not found")
 	case errors.Is(err, ErrUnavailable), storage.IsUnavailable(err):
-		a.log.Warn("unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		a.unavailable.warn(a.log, "answering 503", err, "method", r.Method, "path", r.URL.Path)
 		msg := "the log is temporarily unavailable; retry shortly"
 		if strings.Contains(err.Error(), "queue is full") {
 			msg = "the submission queue is full; retry shortly"
@@ -157,14 +160,17 @@ func writeError(w http.ResponseWriter, e *Error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // messages say <token>, not \u003ctoken\u003e
+	if err := enc.Encode(body); err != nil {
+		status = http.StatusInternalServerError
+		b.Reset()
+		b.WriteString(`{"error":{"code":"internal","message":"internal error"}}` + "\n")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(b)
-	w.Write([]byte("\n"))
+	w.Write(b.Bytes())
 }
 
 // readBody checks the media type and reads at most limit bytes.
@@ -370,13 +376,24 @@ func (a *API) postBatch(r *http.Request) (int, any, error) {
 		return 0, nil, errInvalid("envelopes must hold 1 to %d envelopes", MaxBatch)
 	}
 	bodies := make([][]byte, len(req.Envelopes))
+	tooBig := make([]bool, len(req.Envelopes))
 	for i, e := range req.Envelopes {
 		if len(e) > MaxEnvelopeBody {
-			return 0, nil, errInvalid("envelopes[%d] is over %d bytes", i, MaxEnvelopeBody)
+			tooBig[i] = true
+			bodies[i] = nil
+			continue
 		}
 		bodies[i] = e
 	}
 	subs, errs := a.svc.SubmitBatch(r.Context(), caller, bodies, wait)
+	for i := range tooBig {
+		if tooBig[i] {
+			errs[i] = newError(http.StatusRequestEntityTooLarge, "too_large", "envelopes[%d] is over the limit of %d bytes", i, MaxEnvelopeBody)
+		}
+	}
+	if err := allUnavailable(errs); err != nil {
+		return 0, nil, err
+	}
 	out := make([]api.BatchResult, len(bodies))
 	for i := range bodies {
 		if errs[i] != nil {
@@ -417,4 +434,15 @@ func (a *API) postRecordsVerify(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{"entries": es, "checkpoint": string(cp.Note)}, nil
+}
+
+// allUnavailable returns the error when every envelope of a batch failed
+// because the log is unavailable: the whole request then answers 503.
+func allUnavailable(errs []error) error {
+	for _, err := range errs {
+		if err == nil || !errors.Is(err, ErrUnavailable) {
+			return nil
+		}
+	}
+	return errs[0]
 }

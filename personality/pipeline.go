@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/google/trillian"
@@ -23,13 +24,15 @@ import (
 // exactly microseconds, so that every leaf's time has one spelling.
 const TimeFormat = "2006-01-02T15:04:05.000000Z"
 
+// appendReq is one submission's entries (one, or a batch's), appended
+// together or not at all.
 type appendReq struct {
-	entry storage.Entry
-	done  chan appendResult
+	entries []storage.Entry
+	done    chan appendResult
 }
 
 type appendResult struct {
-	storage.Appended
+	res []storage.Appended
 	err error
 }
 
@@ -77,6 +80,7 @@ func (s *Service) SubmitBatch(ctx context.Context, caller statement.Caller, bodi
 	}
 	res, err := s.appendAll(ctx, es)
 	if err != nil {
+		s.metrics.submissions.WithLabelValues("unavailable").Add(float64(len(pos)))
 		for _, i := range pos {
 			errs[i] = err
 		}
@@ -200,29 +204,28 @@ func (s *Service) callerKeys(ctx context.Context, caller statement.Caller) (map[
 }
 
 // appendAll hands entries to the appender and waits until they are durable.
+// A submission is queued whole or refused whole when the queue is full.
 func (s *Service) appendAll(ctx context.Context, es []storage.Entry) ([]storage.Appended, error) {
-	reqs := make([]*appendReq, len(es))
-	for i := range es {
-		reqs[i] = &appendReq{entry: es[i], done: make(chan appendResult, 1)}
-		select {
-		case s.queue <- reqs[i]:
-		default:
-			return nil, fmt.Errorf("%w: the submission queue is full", ErrUnavailable)
-		}
+	if len(es) == 0 {
+		return nil, nil
 	}
-	out := make([]storage.Appended, len(es))
-	for i, r := range reqs {
-		select {
-		case res := <-r.done:
-			if res.err != nil {
-				return nil, res.err
-			}
-			out[i] = res.Appended
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	if s.queued.Add(int64(len(es))) > int64(s.cfg.QueueSize) && s.queued.Load() > int64(len(es)) {
+		s.queued.Add(-int64(len(es)))
+		return nil, fmt.Errorf("%w: the submission queue is full", ErrUnavailable)
 	}
-	return out, nil
+	r := &appendReq{entries: es, done: make(chan appendResult, 1)}
+	select {
+	case s.queue <- r:
+	default:
+		s.queued.Add(-int64(len(es)))
+		return nil, fmt.Errorf("%w: the submission queue is full", ErrUnavailable)
+	}
+	select {
+	case res := <-r.done:
+		return res.res, res.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // maxBatchBytes keeps one multi-row INSERT well under MySQL's default
@@ -241,41 +244,50 @@ func (s *Service) appender(ctx context.Context) {
 		case r := <-s.queue:
 			batch = append(batch, r)
 		}
-		size := len(batch[0].entry.Leaf)
+		n, size := len(batch[0].entries), leafBytes(batch[0].entries)
 	gather:
-		for len(batch) < s.cfg.MaxBatch && size < maxBatchBytes {
+		for n < s.cfg.MaxBatch && size < maxBatchBytes {
 			select {
 			case r := <-s.queue:
 				batch = append(batch, r)
-				size += len(r.entry.Leaf)
+				n += len(r.entries)
+				size += leafBytes(r.entries)
 			default:
 				break gather
 			}
 		}
-		es := make([]storage.Entry, len(batch))
-		for i, r := range batch {
-			es[i] = r.entry
+		es := make([]storage.Entry, 0, n)
+		for _, r := range batch {
+			es = append(es, r.entries...)
 		}
+		s.queued.Add(-int64(n))
 		start := time.Now()
 		res, err := s.store.Append(context.WithoutCancel(ctx), es)
 		s.metrics.appendSeconds.Observe(time.Since(start).Seconds())
-		s.metrics.batchSize.Observe(float64(len(batch)))
+		s.metrics.batchSize.Observe(float64(n))
 		if err != nil {
-			s.log.Warn("appending entries failed", "entries", len(batch), "err", err)
+			s.appendWarn.warn(s.log, "appending entries failed", err, "entries", n)
 			err = unavailable(err)
+		} else {
+			s.appendWarn.reset()
 		}
 		var fresh []storage.Entry
-		for i, r := range batch {
+		for _, r := range batch {
 			if err != nil {
 				r.done <- appendResult{err: err}
 				continue
 			}
-			r.done <- appendResult{Appended: res[i]}
-			if res[i].New && res[i].Err == nil {
-				fresh = append(fresh, res[i].Entry)
+			mine := res[:len(r.entries)]
+			res = res[len(r.entries):]
+			r.done <- appendResult{res: mine}
+			for _, a := range mine {
+				if a.New && a.Err == nil {
+					fresh = append(fresh, a.Entry)
+				}
 			}
 		}
 		if len(fresh) > 0 {
+			sort.Slice(fresh, func(i, j int) bool { return fresh[i].LeafIndex < fresh[j].LeafIndex })
 			select {
 			case s.fed <- fresh:
 			default: // the feeder is behind; it reads from MySQL instead
@@ -283,6 +295,14 @@ func (s *Service) appender(ctx context.Context) {
 			s.kickFeeder()
 		}
 	}
+}
+
+func leafBytes(es []storage.Entry) int {
+	n := 0
+	for _, e := range es {
+		n += len(e.Leaf)
+	}
+	return n
 }
 
 func (s *Service) kickFeeder() {

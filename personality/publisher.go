@@ -51,6 +51,9 @@ func (s *Service) setPublished(p *Published) {
 		return
 	}
 	s.cp = p
+	if s.metrics != nil {
+		s.metrics.treeSize.Set(float64(p.Size))
+	}
 	close(s.cpChang)
 	s.cpChang = make(chan struct{})
 }
@@ -140,6 +143,9 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 			}
 		}
 		if s.front, err = s.frontierFor(ctx, c); err != nil {
+			if errors.Is(err, errGuard) {
+				return s.guardFailed(err)
+			}
 			return err
 		}
 	}
@@ -179,7 +185,9 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 		return s.guardFailed(fmt.Errorf("%w: Trillian's tree has %d leaves but trialog ordered only %d", errGuard, root.TreeSize, next))
 	}
 	hashes, err := s.store.LeafHashes(ctx, int64(from), int64(root.TreeSize))
-	if err != nil {
+	if errors.Is(err, storage.ErrMissing) {
+		return s.guardFailed(fmt.Errorf("%w: %v", errGuard, err))
+	} else if err != nil {
 		return err
 	}
 	rng, mine, nodes, err := extend(base, hashes)
@@ -213,7 +221,6 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 		s.batches.add(&provenBatch{from: from, cp: p, nodes: nodes})
 	}
 	s.setPublished(p)
-	s.metrics.treeSize.Set(float64(p.Size))
 	return nil
 }
 

@@ -79,10 +79,12 @@ type Service struct {
 	metrics  *metrics
 	now      func() time.Time
 
-	queue chan *appendReq
-	fed   chan []storage.Entry // appended batches, for the feeder's fast path
-	kickF chan struct{}        // wakes the feeder
-	kickP chan struct{}        // wakes the publisher
+	queue      chan *appendReq
+	queued     atomic.Int64 // entries waiting in queue
+	appendWarn throttle
+	fed        chan []storage.Entry // appended batches, for the feeder's fast path
+	kickF      chan struct{}        // wakes the feeder
+	kickP      chan struct{}        // wakes the publisher
 
 	cpMu    sync.Mutex
 	cp      *Published    // latest published checkpoint
@@ -129,19 +131,20 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
 	s := &Service{
-		cfg:     cfg,
-		store:   cfg.Store,
-		log:     cfg.Logger,
-		reg:     cfg.Registry,
-		tclient: trillian.NewTrillianLogClient(cfg.Trillian),
-		origin:  cfg.Origin,
-		now:     cfg.Now,
-		queue:   make(chan *appendReq, cfg.QueueSize),
-		fed:     make(chan []storage.Entry, 64),
-		kickF:   make(chan struct{}, 1),
-		kickP:   make(chan struct{}, 1),
-		cpChang: make(chan struct{}),
-		auth:    newAuthCache(cfg.Store, 10*time.Second),
+		cfg:        cfg,
+		store:      cfg.Store,
+		log:        cfg.Logger,
+		reg:        cfg.Registry,
+		tclient:    trillian.NewTrillianLogClient(cfg.Trillian),
+		origin:     cfg.Origin,
+		now:        cfg.Now,
+		queue:      make(chan *appendReq, cfg.QueueSize),
+		appendWarn: throttle{period: 10 * time.Second},
+		fed:        make(chan []storage.Entry, 64),
+		kickF:      make(chan struct{}, 1),
+		kickP:      make(chan struct{}, 1),
+		cpChang:    make(chan struct{}),
+		auth:       newAuthCache(cfg.Store, 10*time.Second),
 	}
 	registerServiceKinds(s.reg)
 	if cfg.Embedded != nil {
@@ -170,15 +173,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.svcKey, err = LoadOrCreateEd25519Key(svcFile); err != nil {
 		return nil, fmt.Errorf("service key %s: %w", svcFile, err)
 	}
-	s.admin = filepath.Join(cfg.DataDir, "admin.token")
-	tok, err := LoadOrCreateToken(s.admin)
-	if err != nil {
-		return nil, fmt.Errorf("admin token: %w", err)
-	}
-	if err := s.store.EnsureAdmin(ctx, AdminPrincipalID, TokenHash(tok)); err != nil {
-		return nil, fmt.Errorf("registering the admin token: %w", err)
-	}
-
 	lc, err := s.store.LogConfig(ctx)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -205,6 +199,17 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 	s.treeID = lc.TreeID
+	// Only once the keys are known to be this log's: a refused start
+	// creates no admin token.
+	s.admin = filepath.Join(cfg.DataDir, "admin.token")
+	tok, err := LoadOrCreateToken(s.admin)
+	if err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	if err := s.store.EnsureAdmin(ctx, AdminPrincipalID, TokenHash(tok)); err != nil {
+		return nil, fmt.Errorf("registering the admin token: %w", err)
+	}
+
 	s.metrics = newMetrics(cfg.Metrics, s)
 	if cfg.Embedded != nil {
 		cfg.Embedded.onPass = func(_ int, d time.Duration) {
@@ -270,6 +275,9 @@ func (s *Service) Ready(ctx context.Context) error {
 	}
 	if err := s.store.DB().PingContext(ctx); err != nil {
 		return errors.New("MySQL is unreachable")
+	}
+	if _, err := s.latestRoot(ctx); err != nil {
+		return errors.New("Trillian is unreachable")
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package personality
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -141,7 +140,7 @@ func (s *Service) frontierFor(ctx context.Context, c *storage.Checkpoint) (*comp
 		return nil, err
 	}
 	if !bytes.Equal(root, c.RootHash) {
-		return nil, fmt.Errorf("the compact range of checkpoint %d does not hash to its root", c.TreeSize)
+		return nil, fmt.Errorf("%w: the compact range of checkpoint %d does not hash to its root", errGuard, c.TreeSize)
 	}
 	return rng, nil
 }
@@ -165,7 +164,7 @@ func (s *Service) frontierFromTrillian(ctx context.Context, n uint64) (*compact.
 	}
 	rng, err := rangeFactory.NewRange(0, n-1, left)
 	if err != nil {
-		return nil, errors.New("Trillian's proof of the last leaf does not have the shape of a compact range")
+		return nil, fmt.Errorf("%w: Trillian's proof of the last leaf does not have the shape of a compact range", errGuard)
 	}
 	if err := rng.Append(last[0], nil); err != nil {
 		return nil, err

@@ -58,7 +58,7 @@ type Embedded struct {
 }
 
 // StartEmbedded starts Trillian in-process on db (whose schema must include
-// Trillian's tables). Call SetTree once the tree exists, then Close.
+// Trillian's tables). Run RunSequencer for the log's tree; Close at the end.
 func StartEmbedded(ctx context.Context, db *sql.DB, opts EmbeddedOptions) (*Embedded, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 4096

@@ -44,6 +44,14 @@ func Open(ctx context.Context, dsn string) (*sql.DB, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
+	// A database that stops answering (rather than refusing) must fail
+	// requests, not hang them.
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
 	if err := createDatabase(ctx, *cfg); err != nil {
 		return nil, err
 	}

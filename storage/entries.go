@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// ErrMissing means entries that the log's order says exist are not in the
+// entries table: rows were removed behind trialogd's back.
+var ErrMissing = errors.New("entries missing from the log's order")
+
 // Entry is a row of the log's order.
 type Entry struct {
 	LeafIndex   int64
@@ -314,7 +318,7 @@ func (s *Store) LeafHashes(ctx context.Context, from, to int64) ([][]byte, error
 			return nil, err
 		}
 		if idx != from+int64(len(out)) {
-			return nil, fmt.Errorf("entry %d is missing", from+int64(len(out)))
+			return nil, fmt.Errorf("%w: entry %d", ErrMissing, from+int64(len(out)))
 		}
 		out = append(out, h)
 	}
@@ -322,7 +326,7 @@ func (s *Store) LeafHashes(ctx context.Context, from, to int64) ([][]byte, error
 		return nil, err
 	}
 	if int64(len(out)) != to-from {
-		return nil, fmt.Errorf("entries [%d, %d) are missing", from+int64(len(out)), to)
+		return nil, fmt.Errorf("%w: entries [%d, %d)", ErrMissing, from+int64(len(out)), to)
 	}
 	return out, nil
 }

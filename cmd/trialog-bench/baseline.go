@@ -37,14 +37,22 @@ func baseline(ctx context.Context, o options) (float64, error) {
 		return 0, err
 	}
 	defer drop()
-	db, err := storage.Open(ctx, dsn)
+	// Schema through trialog's migration (Trillian's schema, unchanged);
+	// the connection pool as trillian_log_server opens it: unlimited.
+	sdb, err := storage.Open(ctx, dsn)
+	if err != nil {
+		return 0, err
+	}
+	err = storage.Migrate(ctx, sdb, true)
+	sdb.Close()
+	if err != nil {
+		return 0, err
+	}
+	db, err := mysql.OpenDB(dsn + "?sql_mode=%27STRICT_ALL_TABLES%27")
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
-	if err := storage.Migrate(ctx, db, true); err != nil {
-		return 0, err
-	}
 	registry := extension.Registry{
 		AdminStorage: mysql.NewAdminStorage(db),
 		LogStorage:   mysql.NewLogStorage(db, nil),
@@ -97,7 +105,7 @@ func baseline(ctx context.Context, o options) (float64, error) {
 
 	// Warm up for a second, then count what is integrated during the window.
 	callCtx, stopCalls := context.WithCancel(ctx)
-	var queued atomic.Int64
+	var queued, failed atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	for i := 0; i < o.baselineCallers; i++ {
@@ -110,16 +118,21 @@ func baseline(ctx context.Context, o options) (float64, error) {
 				h := sha256.Sum256(leaf)
 				_, err := lc.QueueLeaf(callCtx, &trillian.QueueLeafRequest{LogId: tree.TreeId, Leaf: &trillian.LogLeaf{LeafValue: append([]byte(nil), leaf...), LeafIdentityHash: h[:]}})
 				if err != nil {
-					if callCtx.Err() == nil {
-						firstErr.CompareAndSwap(nil, err)
+					if callCtx.Err() != nil {
+						return
 					}
-					return
+					// Plain Trillian on MySQL times out lock waits under
+					// load; a real client retries, and so does this one.
+					firstErr.CompareAndSwap(nil, err)
+					failed.Add(1)
+					continue
 				}
 				queued.Add(1)
 			}
 		}()
 	}
 	time.Sleep(time.Second)
+	q0 := queued.Load()
 	start, err := size()
 	if err != nil {
 		stopCalls()
@@ -129,13 +142,14 @@ func baseline(ctx context.Context, o options) (float64, error) {
 	time.Sleep(o.duration)
 	end, err := size()
 	elapsed := time.Since(t0)
+	fmt.Printf("   plain Trillian: %.0f leaves/s queued, %d integrated of %d queued by the end\n", float64(queued.Load()-q0)/elapsed.Seconds(), end, queued.Load())
 	stopCalls()
 	wg.Wait()
 	if err != nil {
 		return 0, err
 	}
 	if e := firstErr.Load(); e != nil {
-		return 0, fmt.Errorf("QueueLeaf: %v", e)
+		fmt.Printf("   plain Trillian: %d QueueLeaf calls failed and were retried; first error: %v\n", failed.Load(), e)
 	}
 	return float64(end-start) / elapsed.Seconds(), nil
 }

@@ -192,6 +192,7 @@ func measureP1(ctx context.Context, o options) (result, error) {
 	var counting atomic.Bool
 	var firstErr atomic.Value
 	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
 	var wg sync.WaitGroup
 	for i := 0; i < o.clients; i++ {
 		wg.Add(1)

@@ -114,7 +114,8 @@ func TestEndToEnd(t *testing.T) {
 	bad := sponsor.Sign(testserver.DigestStatement("tampered"))
 	bad.Payload = envelope.Sign(statement.PayloadType, testserver.DigestStatement("other"), sponsor.Priv).Payload
 	raw := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
-	res, err := sponsor.Client.SubmitBatch(ctx, []json.RawMessage{raw(good), raw(bad), raw(env)}, 10*time.Second)
+	huge := json.RawMessage(`{"payloadType":"` + strings.Repeat("x", 1<<20) + `"}`)
+	res, err := sponsor.Client.SubmitBatch(ctx, []json.RawMessage{raw(good), raw(bad), raw(env), huge}, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +128,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if res[2].Entry == nil || res[2].Status != http.StatusOK || res[2].Entry.ID != e.ID {
 		t.Fatalf("batch[2] = %+v, want the earlier entry", res[2])
+	}
+	if res[3].Error == nil || res[3].Status != http.StatusRequestEntityTooLarge || res[3].Error.Code != "too_large" {
+		t.Fatalf("batch[3] = %+v, want too_large for an envelope over 1 MiB", res[3])
 	}
 
 	// Leaves in order, for monitors.
