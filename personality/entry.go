@@ -72,32 +72,19 @@ func (s *Service) entryWithProof(ctx context.Context, e *storage.Entry, cp *Publ
 	return out, nil
 }
 
-// entryProvenEarly proves a just-published entry against the first
-// checkpoint that included it, from nodes held in memory; entries not held
-// are proven against cp by Trillian.
+// entryProvenEarly proves a just-published entry against cp.
 func (s *Service) entryProvenEarly(ctx context.Context, e *storage.Entry, cp *Published) (*Entry, error) {
-	pb := s.batches.find(uint64(e.LeafIndex))
-	if pb == nil || pb.cp.Size > cp.Size {
-		return s.entryWithProof(ctx, e, cp)
-	}
-	hashes, err := pb.inclusion(uint64(e.LeafIndex))
-	if err != nil {
-		s.log.Warn("computing an inclusion proof from held nodes failed; asking Trillian", "index", e.LeafIndex, "err", err)
-		return s.entryWithProof(ctx, e, cp)
-	}
-	out, err := entryBase(e)
-	if err != nil {
-		return nil, err
-	}
-	out.Status = StatusIncluded
-	out.InclusionProof = &InclusionProof{LeafIndex: e.LeafIndex, TreeSize: int64(pb.cp.Size), Hashes: b64s(hashes)}
-	out.Checkpoint = string(pb.cp.Note)
-	return out, nil
+	return s.entryWithProof(ctx, e, cp)
 }
 
 // InclusionProof returns the proof that leaf index is in the tree of size
 // treeSize.
 func (s *Service) InclusionProof(ctx context.Context, index, treeSize int64) (*InclusionProof, error) {
+	if ns := s.nodeStore(); ns != nil {
+		if h, ok := ns.inclusion(uint64(index), uint64(treeSize)); ok {
+			return &InclusionProof{LeafIndex: index, TreeSize: treeSize, Hashes: b64s(h)}, nil
+		}
+	}
 	resp, err := s.tclient.GetInclusionProof(ctx, &trillian.GetInclusionProofRequest{LogId: s.treeID, LeafIndex: index, TreeSize: treeSize})
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("GetInclusionProof: %w", err))
@@ -118,6 +105,11 @@ func (s *Service) ConsistencyProof(ctx context.Context, from, to int64) (*Consis
 	}
 	if from == to {
 		return &ConsistencyProof{From: from, To: to, Hashes: []string{}}, nil
+	}
+	if ns := s.nodeStore(); ns != nil {
+		if h, ok := ns.consistency(uint64(from), uint64(to)); ok {
+			return &ConsistencyProof{From: from, To: to, Hashes: b64s(h)}, nil
+		}
 	}
 	resp, err := s.tclient.GetConsistencyProof(ctx, &trillian.GetConsistencyProofRequest{LogId: s.treeID, FirstTreeSize: from, SecondTreeSize: to})
 	if err != nil {
@@ -221,17 +213,23 @@ func (s *Service) InclusionProofByHash(ctx context.Context, leafHash string, tre
 	if treeSize < 1 || uint64(treeSize) > cp.Size {
 		return nil, errInvalid("tree_size must be between 1 and %d (the latest checkpoint's size)", cp.Size)
 	}
-	e, err := s.store.EntryByLeafHash(ctx, raw)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errNotFound("no leaf has hash %s", leafHash)
+	var index int64
+	if i, ok := s.nodeStore().leafIndex(raw); ok {
+		index = int64(i)
+	} else {
+		e, err := s.store.EntryByLeafHash(ctx, raw)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, errNotFound("no leaf has hash %s", leafHash)
+		}
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		index = e.LeafIndex
 	}
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	if e.LeafIndex >= treeSize {
+	if index >= treeSize {
 		return nil, errNotFound("leaf %s is not in the tree of size %d", leafHash, treeSize)
 	}
-	return s.InclusionProof(ctx, e.LeafIndex, treeSize)
+	return s.InclusionProof(ctx, index, treeSize)
 }
 
 // storeReader gives statement checks read access to logged entries.

@@ -135,14 +135,8 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 		s.setPublished(p)
 		last = p
 	}
-	if last != nil && (s.front == nil || s.front.End() != last.Size) {
-		c := stored
-		if c == nil || uint64(c.TreeSize) != last.Size {
-			if c, err = s.store.CheckpointAt(ctx, int64(last.Size)); err != nil {
-				return err
-			}
-		}
-		if s.front, err = s.frontierFor(ctx, c); err != nil {
+	if last != nil {
+		if err := s.catchUp(ctx, last); err != nil {
 			if errors.Is(err, errGuard) {
 				return s.guardFailed(err)
 			}
@@ -190,7 +184,7 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 	} else if err != nil {
 		return err
 	}
-	rng, mine, nodes, err := extend(base, hashes)
+	rng, mine, nodes, err := extend(base, hashes, s.nodes.Load() != nil)
 	if err != nil {
 		return err
 	}
@@ -216,10 +210,14 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 		return fmt.Errorf("storing checkpoint: %w", err)
 	}
 	s.guardOK()
-	s.front = rng
-	if nodes != nil && root.TreeSize > from {
-		s.batches.add(&provenBatch{from: from, cp: p, nodes: nodes})
+	if s.nodes.Load() != nil {
+		if err := s.nodes.Load().add(nodes); err != nil {
+			// Out of step: rebuild from MySQL on the next pass.
+			s.log.Warn("node store out of step; rebuilding", "err", err)
+			s.nodes.Store(newNodeStore())
+		}
 	}
+	s.front = rng
 	s.setPublished(p)
 	return nil
 }

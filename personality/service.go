@@ -58,6 +58,10 @@ type Config struct {
 	// QueueSize is how many submissions may wait for the appender before
 	// new ones are refused with 503. Default 8192.
 	QueueSize int
+	// NodeCacheLeaves is the largest tree whose Merkle nodes are kept in
+	// memory (about 100 bytes per leaf with the leaf index) to serve proofs
+	// without reading Trillian. Default 4,194,304; negative turns it off.
+	NodeCacheLeaves int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
@@ -90,9 +94,9 @@ type Service struct {
 	cp      *Published    // latest published checkpoint
 	cpChang chan struct{} // closed and replaced when cp changes
 
-	pubMu   sync.Mutex     // serialises PublishOnce
-	front   *compact.Range // compact range of the latest checkpoint's tree
-	batches batches        // nodes to prove recently published entries
+	pubMu sync.Mutex                // serialises PublishOnce
+	front *compact.Range            // compact range of the latest checkpoint's tree
+	nodes atomic.Pointer[nodeStore] // every node up to the latest checkpoint; nil when off
 
 	guardErr atomic.Pointer[string] // set while the consistency guard refuses
 	auth     *authCache
@@ -124,6 +128,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.NodeCacheLeaves == 0 {
+		cfg.NodeCacheLeaves = 1 << 22
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -147,6 +154,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		auth:       newAuthCache(cfg.Store, 10*time.Second),
 	}
 	registerServiceKinds(s.reg)
+	if cfg.NodeCacheLeaves > 0 {
+		s.nodes.Store(newNodeStore())
+	}
 	if cfg.Embedded != nil {
 		s.tclient = cfg.Embedded.Log
 	}

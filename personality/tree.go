@@ -3,12 +3,12 @@ package personality
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"sync"
+	"time"
 
 	"github.com/google/trillian"
 	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/trialog/trialog/storage"
@@ -16,90 +16,25 @@ import (
 
 // The Service keeps the compact range of its latest checkpoint's tree (at
 // most 64 hashes). From it and the leaf hashes of trialog's own entries it
-// computes each new root itself — which must equal Trillian's before
-// anything is signed — and the inclusion proofs of the entries the new
-// checkpoint adds, so that submitters waiting for their proof cost no reads
-// of Trillian's nodes.
+// computes each new root itself, which must equal Trillian's before anything
+// is signed. With the node store on, it also keeps every node, and proofs are
+// served from memory.
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 
-// provenBatch holds the Merkle nodes needed to prove every leaf in
-// [from, cp.Size) against cp.
-type provenBatch struct {
-	from  uint64
-	cp    *Published
-	nodes map[compact.NodeID][]byte
-}
-
-// maxProvenBatch bounds the leaves of one batch whose nodes are kept (about
-// 2 nodes of 32 bytes per leaf); larger jumps are proven by Trillian.
-const maxProvenBatch = 1 << 15
-
-// recentBatches is how many published batches keep their nodes.
-const recentBatches = 16
-
-type batches struct {
-	mu   sync.Mutex
-	ring []*provenBatch
-}
-
-func (b *batches) add(pb *provenBatch) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.ring) == recentBatches {
-		copy(b.ring, b.ring[1:])
-		b.ring = b.ring[:recentBatches-1]
-	}
-	b.ring = append(b.ring, pb)
-}
-
-// find returns the batch whose checkpoint first included index.
-func (b *batches) find(index uint64) *provenBatch {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, pb := range b.ring {
-		if pb.from <= index && index < pb.cp.Size {
-			return pb
-		}
-	}
-	return nil
-}
-
-// inclusion computes the inclusion proof of index in pb.cp's tree.
-func (pb *provenBatch) inclusion(index uint64) ([][]byte, error) {
-	n, err := proof.Inclusion(index, pb.cp.Size)
-	if err != nil {
-		return nil, err
-	}
-	hashes := make([][]byte, len(n.IDs))
-	for i, id := range n.IDs {
-		h, ok := pb.nodes[id]
-		if !ok {
-			return nil, fmt.Errorf("node %+v is not held", id)
-		}
-		hashes[i] = h
-	}
-	return n.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
-}
-
 // extend appends leaf hashes to a copy of the compact range rng and returns
-// the new range, its root, and, for batches up to maxProvenBatch leaves,
-// every node a proof of the new leaves needs.
-func extend(rng *compact.Range, leafHashes [][]byte) (*compact.Range, []byte, map[compact.NodeID][]byte, error) {
+// the new range, its root and, if collect is set, every node the new leaves
+// complete, in the order a nodeStore takes them.
+func extend(rng *compact.Range, leafHashes [][]byte, collect bool) (*compact.Range, []byte, []node, error) {
 	next, err := rangeFactory.NewRange(0, rng.End(), append([][]byte(nil), rng.Hashes()...))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var nodes map[compact.NodeID][]byte
+	var nodes []node
 	var visit compact.VisitFn
-	if len(leafHashes) <= maxProvenBatch {
-		nodes = make(map[compact.NodeID][]byte, 2*len(leafHashes)+64)
-		// The old range's nodes are the left siblings of every new leaf's
-		// path that lie wholly before the batch.
-		for i, id := range compact.RangeNodes(0, rng.End(), nil) {
-			nodes[id] = rng.Hashes()[i]
-		}
-		visit = func(id compact.NodeID, h []byte) { nodes[id] = h }
+	if collect {
+		nodes = make([]node, 0, 2*len(leafHashes))
+		visit = func(id compact.NodeID, h []byte) { nodes = append(nodes, node{id: id, hash: h}) }
 	}
 	for _, h := range leafHashes {
 		if err := next.Append(h, visit); err != nil {
@@ -170,4 +105,71 @@ func (s *Service) frontierFromTrillian(ctx context.Context, n uint64) (*compact.
 		return nil, err
 	}
 	return rng, nil
+}
+
+// catchUp makes s.front the compact range of last's tree and, with the node
+// store on, fills the store up to last's size from the leaf hashes in MySQL:
+// at start-up, and after another replica published. A tree that does not hash
+// to last's root trips the guard.
+func (s *Service) catchUp(ctx context.Context, last *Published) error {
+	if s.nodes.Load() != nil && last.Size > uint64(s.cfg.NodeCacheLeaves) {
+		s.log.Warn("the log outgrew the in-memory node store; proofs now come from Trillian", "size", last.Size, "limit", s.cfg.NodeCacheLeaves)
+		s.nodes.Store(nil)
+	}
+	if s.front != nil && s.front.End() == last.Size && (s.nodes.Load() == nil || s.nodes.Load().size() == last.Size) {
+		return nil
+	}
+	if s.nodes.Load() == nil {
+		c, err := s.store.CheckpointAt(ctx, int64(last.Size))
+		if err != nil {
+			return err
+		}
+		s.front, err = s.frontierFor(ctx, c)
+		return err
+	}
+	have := s.nodes.Load().size()
+	base := rangeFactory.NewEmptyRange(0)
+	if have > 0 {
+		hs, ok := s.nodes.Load().hashes(compact.RangeNodes(0, have, nil))
+		if !ok {
+			return errors.New("node store: compact range not held")
+		}
+		var err error
+		if base, err = rangeFactory.NewRange(0, have, hs); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	const chunk = 100000
+	for from := have; from < last.Size; {
+		to := min(from+chunk, last.Size)
+		hashes, err := s.store.LeafHashes(ctx, int64(from), int64(to))
+		if errors.Is(err, storage.ErrMissing) {
+			return fmt.Errorf("%w: %v", errGuard, err)
+		} else if err != nil {
+			return err
+		}
+		var nodes []node
+		if base, _, nodes, err = extend(base, hashes, true); err != nil {
+			return err
+		}
+		if err := s.nodes.Load().add(nodes); err != nil {
+			return err
+		}
+		from = to
+	}
+	root, err := rootOf(base)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(root, last.Root) {
+		s.nodes.Store(newNodeStore())
+		s.front = nil
+		return fmt.Errorf("%w: trialog's entries [0, %d) do not hash to the checkpoint's root", errGuard, last.Size)
+	}
+	if last.Size > have+chunk {
+		s.log.Info("loaded the Merkle tree into memory", "leaves", last.Size, "took", time.Since(start).Round(time.Millisecond))
+	}
+	s.front = base
+	return nil
 }

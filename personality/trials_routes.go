@@ -179,7 +179,7 @@ func (t trialRoutes) postDelegate(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	if eid, ok := trial.Delegates[req.Principal]; ok {
-		return t.existingDelegation(ctx, eid)
+		return t.existingDelegation(ctx, eid, wait)
 	}
 	sub, err := t.svc.SubmitAsService(ctx, trials.DelegationStatement(trial.ID, req.Principal, trial.Owner, t.svc.now()), wait)
 	if errors.Is(err, trials.ErrAlreadyDelegated) {
@@ -188,7 +188,7 @@ func (t trialRoutes) postDelegate(r *http.Request) (int, any, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		return t.existingDelegation(ctx, trial.Delegates[req.Principal])
+		return t.existingDelegation(ctx, trial.Delegates[req.Principal], wait)
 	}
 	if err != nil {
 		return 0, nil, err
@@ -196,10 +196,23 @@ func (t trialRoutes) postDelegate(r *http.Request) (int, any, error) {
 	return submitStatus(sub, wait), sub.Entry, nil
 }
 
-func (t trialRoutes) existingDelegation(ctx context.Context, id string) (int, any, error) {
+// existingDelegation answers 200 with a delegation logged before, proven:
+// like a resubmission with ?wait, it waits up to wait for the entry to be
+// in a published checkpoint.
+func (t trialRoutes) existingDelegation(ctx context.Context, id string, wait time.Duration) (int, any, error) {
 	e, err := t.svc.EntryByID(ctx, id)
-	if err != nil {
-		return 0, nil, err
+	if err != nil || e.Status == StatusIncluded {
+		return http.StatusOK, e, err
 	}
-	return http.StatusOK, e, nil
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	_, werr := t.svc.WaitPublished(wctx, e.LeafIndex)
+	cancel()
+	if werr != nil {
+		if ctx.Err() != nil {
+			return 0, nil, ctx.Err()
+		}
+		return http.StatusOK, e, nil // the wait ran out: the entry as far as known
+	}
+	e, err = t.svc.EntryByID(ctx, id)
+	return http.StatusOK, e, err
 }

@@ -1,0 +1,160 @@
+package personality
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// nodeStore keeps, in memory, the hash of every perfect Merkle node of the
+// log's tree up to the latest checkpoint (about 2 × 32 bytes per leaf) and an
+// index from leaf hashes to leaf indices. Inclusion and consistency proofs for
+// any published size are then lookups: no Trillian or MySQL read per proof.
+// Nodes are added only after the publisher has checked the new root against
+// Trillian's, so the store never holds a tree that was not signed.
+//
+// It is safe for concurrent use: one writer (the publisher), many readers.
+type nodeStore struct {
+	mu     sync.RWMutex
+	levels []*hashList
+	// byLeaf maps the first 8 bytes of a leaf hash to its leaf index; a
+	// collision keeps the first and lookups verify the full hash.
+	byLeaf map[uint64]uint32
+}
+
+// hashList is an append-only list of 32-byte hashes in fixed-size chunks, so
+// that growth never copies what is already stored.
+type hashList struct {
+	chunks [][]byte
+	n      uint64
+}
+
+const chunkHashes = 1 << 14
+
+func (l *hashList) append(h []byte) {
+	if l.n%chunkHashes == 0 {
+		l.chunks = append(l.chunks, make([]byte, 0, chunkHashes*32))
+	}
+	c := &l.chunks[len(l.chunks)-1]
+	*c = append(*c, h...)
+	l.n++
+}
+
+func (l *hashList) get(i uint64) []byte {
+	c := l.chunks[i/chunkHashes]
+	o := (i % chunkHashes) * 32
+	return c[o : o+32 : o+32]
+}
+
+func newNodeStore() *nodeStore { return &nodeStore{byLeaf: make(map[uint64]uint32)} }
+
+// node is one node to add.
+type node struct {
+	id   compact.NodeID
+	hash []byte
+}
+
+// size is the number of leaves held.
+func (s *nodeStore) size() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.levels) == 0 {
+		return 0
+	}
+	return s.levels[0].n
+}
+
+// add appends nodes reported, in order, by a compact range growing from the
+// store's size. Each level's nodes must continue where that level ends.
+func (s *nodeStore) add(nodes []node) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range nodes {
+		for uint(len(s.levels)) <= n.id.Level {
+			s.levels = append(s.levels, &hashList{})
+		}
+		l := s.levels[n.id.Level]
+		if n.id.Index != l.n {
+			return fmt.Errorf("node store: node %d at level %d does not follow %d", n.id.Index, n.id.Level, l.n)
+		}
+		l.append(n.hash)
+		if n.id.Level == 0 && n.id.Index <= 1<<32-1 {
+			k := binary.BigEndian.Uint64(n.hash)
+			if _, dup := s.byLeaf[k]; !dup {
+				s.byLeaf[k] = uint32(n.id.Index)
+			}
+		}
+	}
+	return nil
+}
+
+// leafIndex returns the index of the leaf with this hash, if held.
+func (s *nodeStore) leafIndex(leafHash []byte) (uint64, bool) {
+	if s == nil || len(leafHash) != 32 {
+		return 0, false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, ok := s.byLeaf[binary.BigEndian.Uint64(leafHash)]
+	if !ok || len(s.levels) == 0 || uint64(i) >= s.levels[0].n || string(s.levels[0].get(uint64(i))) != string(leafHash) {
+		return 0, false
+	}
+	return uint64(i), true
+}
+
+// hashes looks up the nodes of a proof; ok is false if any is not held.
+func (s *nodeStore) hashes(ids []compact.NodeID) ([][]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		if uint(len(s.levels)) <= id.Level || s.levels[id.Level].n <= id.Index {
+			return nil, false
+		}
+		out[i] = s.levels[id.Level].get(id.Index)
+	}
+	return out, true
+}
+
+// inclusion returns the inclusion proof of index in the tree of size, or
+// ok false if the store does not hold that tree.
+func (s *nodeStore) inclusion(index, size uint64) ([][]byte, bool) {
+	if s.size() < size {
+		return nil, false
+	}
+	n, err := proof.Inclusion(index, size)
+	if err != nil {
+		return nil, false
+	}
+	h, ok := s.hashes(n.IDs)
+	if !ok {
+		return nil, false
+	}
+	p, err := n.Rehash(h, rfc6962.DefaultHasher.HashChildren)
+	return p, err == nil
+}
+
+// consistency returns the consistency proof from size1 to size2, or ok false
+// if the store does not hold the tree of size2.
+func (s *nodeStore) consistency(size1, size2 uint64) ([][]byte, bool) {
+	if s.size() < size2 {
+		return nil, false
+	}
+	n, err := proof.Consistency(size1, size2)
+	if err != nil {
+		return nil, false
+	}
+	h, ok := s.hashes(n.IDs)
+	if !ok {
+		return nil, false
+	}
+	p, err := n.Rehash(h, rfc6962.DefaultHasher.HashChildren)
+	return p, err == nil
+}
+
+// nodeStore returns the store, or nil when it is off.
+func (s *Service) nodeStore() *nodeStore { return s.nodes.Load() }
