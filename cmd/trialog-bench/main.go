@@ -10,6 +10,10 @@
 //     open-loop arrivals so that queueing shows.
 //   - the batch endpoint's entries/s for batches of 1,000.
 //
+// With -large it grows one log to 2M entries and prints P1 at 10k, 500k,
+// 1M, 1.5M and 2M entries (P6 compares 2M with 10k), P3 (inclusion proofs
+// served per second at 1M) and P5 (trialogd's resident memory at 1M).
+//
 // Each measurement gets fresh databases on the server named by -dsn, dropped
 // afterwards.
 //
@@ -43,6 +47,8 @@ type options struct {
 	skipBatch       bool
 	large           bool
 	cpuProfile      string
+	csv             string
+	sizes           string
 }
 
 func main() {
@@ -55,6 +61,8 @@ func main() {
 	flag.BoolVar(&o.skipP2, "skip-p2", false, "do not measure P2")
 	flag.BoolVar(&o.skipBatch, "skip-batch", false, "do not measure the batch endpoint")
 	flag.BoolVar(&o.large, "large", false, "large-tree figures (P3, P5, P6)")
+	flag.StringVar(&o.sizes, "sizes", "10000,500000,1000000,1500000,2000000", "-large: tree sizes at which P1 is measured; P3 and P5 at 1000000 (else the largest)")
+	flag.StringVar(&o.csv, "csv", "", "-large: write P1 by tree size to this CSV file (for scripts/plot-throughput)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the P1 run (server and clients) to this file")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -67,11 +75,11 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	if o.large {
-		return fmt.Errorf("the large-tree figures (P3, P5, P6) are not measured yet; run without -large for P1 and P2")
-	}
 	if err := printMachine(ctx, o); err != nil {
 		return err
+	}
+	if o.large {
+		return large(ctx, o)
 	}
 	var base float64
 	if !o.skipBaseline {

@@ -156,6 +156,7 @@ func (b *bench) post(ctx context.Context, path string, body []byte, want int) er
 }
 
 type result struct {
+	count    int64
 	rate     float64
 	p50, p99 time.Duration
 	errors   int64
@@ -168,6 +169,17 @@ type latencies struct {
 }
 
 func (l *latencies) add(d time.Duration) { l.mu.Lock(); l.d = append(l.d, d); l.mu.Unlock() }
+
+// quantileMicro is quantile rounded to microseconds, for fast requests.
+func (l *latencies) quantileMicro(q float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	return l.d[min(int(q*float64(len(l.d))), len(l.d)-1)].Round(time.Microsecond)
+}
 
 func (l *latencies) quantile(q float64) time.Duration {
 	l.mu.Lock()
@@ -187,6 +199,11 @@ func measureP1(ctx context.Context, o options) (result, error) {
 		return result{}, err
 	}
 	defer b.stop()
+	return runP1(ctx, o, b)
+}
+
+// runP1 runs the P1 load against b for o.duration after a warm-up.
+func runP1(ctx context.Context, o options, b *bench) (result, error) {
 	var done, errs atomic.Int64
 	var lat latencies
 	var counting atomic.Bool
@@ -250,7 +267,7 @@ func measureP1(ctx context.Context, o options) (result, error) {
 			}
 		}
 	}
-	r := result{rate: float64(n) / elapsed.Seconds(), p50: lat.quantile(0.5), p99: lat.quantile(0.99), errors: errs.Load()}
+	r := result{count: n, rate: float64(n) / elapsed.Seconds(), p50: lat.quantile(0.5), p99: lat.quantile(0.99), errors: errs.Load()}
 	if e := firstErr.Load(); e != nil {
 		fmt.Printf("   first error: %v\n", e)
 	}
