@@ -22,6 +22,7 @@ import (
 	"github.com/trialog/trialog/records"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
+	"github.com/trialog/trialog/trials"
 )
 
 // Config is trialogd's configuration. Every field has a flag in
@@ -86,6 +87,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	statements := statement.NewRegistry()
 	records.Register(statements)
+	trials.Register(statements)
 
 	svc, err := personality.New(ctx, personality.Config{
 		Origin:             cfg.Origin,
@@ -106,6 +108,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		return err
 	}
 	api := personality.NewAPI(svc, reg)
+	personality.RegisterTrialRoutes(api)
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
