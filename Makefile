@@ -59,11 +59,13 @@ fuzz: ## run every Fuzz target for FUZZTIME each
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime '$(FUZZTIME)' $(FUZZFLAGS) "$$pkg"; \
 	done <<<"$$targets"
 
-bench: ## quick benchmark figures (P1, P2, P4); a few minutes
+bench: ## quick figures: P1 (with plain Trillian and the ratio), P2, the batch rate, P4; a few minutes
 	$(GO) run ./cmd/trialog-bench $(BENCHFLAGS)
 
-bench-large: ## large-tree benchmark figures (P3, P5, P6); tens of minutes
-	$(GO) run ./cmd/trialog-bench -large $(BENCHFLAGS)
+bench-large: ## large-tree figures (P3, P5, P6) on one log grown to 2M entries; writes docs/perf/; 15+ minutes
+	mkdir -p docs/perf
+	$(GO) run ./cmd/trialog-bench -large -csv docs/perf/large.csv $(BENCHFLAGS) | tee docs/perf/large.txt
+	$(GO) run ./scripts/plot-throughput docs/perf/large.csv docs/perf/throughput.svg
 
 lint: ## fail on gofmt differences, then go vet
 	@out=$$(find . -type d \( -name '.?*' -o -name testdata -o -name bin \) -prune \

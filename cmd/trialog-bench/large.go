@@ -143,6 +143,34 @@ func large(ctx context.Context, o options) error {
 			loaded = sz
 		}
 	}
+	// Restart: how long until the in-memory tree is loaded again.
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	t0 := time.Now()
+	cmd = exec.Command(bin, "--listen", addr, "--mysql-dsn", dsn, "--data-dir", filepath.Join(dir, "data"),
+		"--origin", "bench.trialog.example/log", "--queue-size", "65536")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, b.url); err != nil {
+		return err
+	}
+	ready := time.Since(t0)
+	loadedMsg := ""
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline) && loadedMsg == ""; time.Sleep(100 * time.Millisecond) {
+		if log, err := os.ReadFile(logf.Name()); err == nil {
+			if i := strings.LastIndex(string(log), `"msg":"loaded the Merkle tree into memory"`); i >= 0 {
+				line := string(log[i:])
+				if j := strings.IndexByte(line, '\n'); j >= 0 {
+					line = line[:j]
+				}
+				loadedMsg = line
+			}
+		}
+	}
+	fmt.Printf("restart at %d entries: ready after %v; %s\n", loaded, ready.Round(time.Millisecond), loadedMsg)
+
 	first, last := points[0].p1.rate, points[len(points)-1].p1.rate
 	fmt.Printf("P6: P1 at %d / P1 at %d = %.0f%% (target ≥ 80%%)\n", points[len(points)-1].size, points[0].size, 100*last/first)
 	fmt.Printf("loader: %v in all to grow the tree to %d entries; whole run %v\n", loadTime.Round(time.Second), sizes[len(sizes)-1], time.Since(start).Round(time.Second))
