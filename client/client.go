@@ -55,23 +55,7 @@ func (c *Client) Log(ctx context.Context) (*api.LogInfo, error) {
 
 // Checkpoint returns the latest signed checkpoint note.
 func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/v1/checkpoint", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, apiError(resp, b)
-	}
-	return b, nil
+	return c.getText(ctx, "/v1/checkpoint", 1<<16)
 }
 
 // Submit posts one envelope. With wait > 0 trialogd answers once the entry

@@ -113,25 +113,3 @@ func runDemo(ctx context.Context, env *environ, args []string) error {
 	fmt.Fprintf(out, "\ncheckpoint:\n%s", e.Checkpoint)
 	return nil
 }
-
-func runLog(ctx context.Context, env *environ, args []string) error {
-	fs := flags(env, "log")
-	url := urlFlag(fs, env)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	info, err := client.New(*url, "").Log(ctx)
-	if err != nil {
-		return err
-	}
-	v, err := client.NewVerifier(info.PublicKey)
-	if err != nil {
-		return err
-	}
-	cp, err := v.Checkpoint([]byte(info.Checkpoint))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "origin       %s\npublic key   %s\nservice key  %s\ntree size    %d\nroot hash    %s\n", info.Origin, info.PublicKey, info.ServiceKey, cp.Size, base64.StdEncoding.EncodeToString(cp.Hash))
-	return nil
-}

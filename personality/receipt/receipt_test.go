@@ -112,7 +112,7 @@ func TestVerify(t *testing.T) {
 	}
 	e := s.log.Entry(3, 5)
 	if vr.EntryID != e.ID || vr.LeafIndex != 3 || vr.TreeSize != 5 || vr.Origin != s.log.Origin ||
-		vr.ReceivedAt != e.ReceivedAt || vr.Statement() != "record.digest" || len(vr.Signers) != 2 ||
+		vr.ReceivedAt != e.ReceivedAt || vr.StatementType() != "record.digest" || len(vr.Signers) != 2 ||
 		!bytes.Equal(vr.RootHash, s.log.Root(5)) {
 		t.Fatalf("verified %+v does not describe entry %+v", vr, e)
 	}

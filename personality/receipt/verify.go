@@ -211,11 +211,6 @@ func (v *Verifier) checkpoint(b []byte) (*log.Checkpoint, error) {
 	return cp, nil
 }
 
-// OpenCheckpoint verifies a signed checkpoint note with the log key.
-func (v *Verifier) OpenCheckpoint(b []byte) (*log.Checkpoint, error) {
-	return v.checkpoint(b)
-}
-
 func (v *Verifier) openCheckpoint(b []byte) (*log.Checkpoint, error) {
 	// SPEC: c2sp.org/signed-note: text, an empty line, signature lines
 	// "— <name> <base64>". note.Open accepts non-canonical base64 in
@@ -261,9 +256,9 @@ func (v *Verifier) openCheckpoint(b []byte) (*log.Checkpoint, error) {
 	return cp, nil
 }
 
-// Statement returns the statement's "type", or "" when the payload is not
-// a JSON object with a string type.
-func (vr *Verified) Statement() string {
+// StatementType returns the statement's "type", or "" when the payload is
+// not a JSON object with a string type.
+func (vr *Verified) StatementType() string {
 	var st struct {
 		Type string `json:"type"`
 	}
