@@ -254,7 +254,7 @@ func (r storeReader) EntriesByRef(ctx context.Context, ref string) ([]statement.
 		}
 		var st statement.Statement
 		if r.reg != nil {
-			if _, st, err = r.reg.Parse(env.PayloadBytes); err != nil {
+			if _, st, err = r.reg.ParseFor(env.PayloadType, env.PayloadBytes); err != nil {
 				return nil, err
 			}
 		}
@@ -335,7 +335,7 @@ func (s *Service) Proven(ctx context.Context, refs ...string) ([]ProvenEntry, *P
 		if err != nil {
 			return nil, nil, err
 		}
-		_, st, err := s.reg.Parse(env.PayloadBytes)
+		_, st, err := s.reg.ParseFor(env.PayloadType, env.PayloadBytes)
 		if err != nil {
 			return nil, nil, fmt.Errorf("entry %d no longer parses: %w", es[i].LeafIndex, err)
 		}

@@ -3,6 +3,7 @@ package personality
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -143,10 +144,9 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 	if err != nil {
 		return nil, err
 	}
-	if env.PayloadType != statement.PayloadType {
-		return nil, statement.Invalidf("envelope: payloadType %q is not accepted (use %s)", env.PayloadType, statement.PayloadType)
-	}
-	kind, err := s.reg.KindOf(env.PayloadBytes)
+	// Other payloadTypes than statement.PayloadType are accepted when a
+	// statement.Format is registered for them (FHIR Consent, for instance).
+	kind, err := s.reg.KindFor(env.PayloadType, env.PayloadBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 		}
 		return nil, fmt.Errorf("%w: the %s role may not submit %s", statement.ErrForbidden, caller.Role, kind.Name)
 	}
-	st, err := kind.Parse(env.PayloadBytes)
+	_, st, err := s.reg.ParseFor(env.PayloadType, env.PayloadBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -438,10 +438,23 @@ const (
 	feedParallel = 8
 )
 
+// identityHash is the LeafIdentityHash trialog gives Trillian: the leaf
+// index, big-endian, then the first 24 bytes of the entry id. trialog
+// deduplicates entries itself, so Trillian only needs a unique value; one that
+// grows with the index makes Trillian's LeafData table (clustered on it)
+// grow at its end instead of at random places, which keeps inserts cheap as
+// the tree outgrows MySQL's buffer pool.
+func identityHash(e storage.Entry) []byte {
+	h := make([]byte, 32)
+	binary.BigEndian.PutUint64(h, uint64(e.LeafIndex))
+	copy(h[8:], e.ID[:24])
+	return h
+}
+
 func (s *Service) addChunk(ctx context.Context, es []storage.Entry) error {
 	leaves := make([]*trillian.LogLeaf, len(es))
 	for i, e := range es {
-		leaves[i] = &trillian.LogLeaf{LeafValue: e.Leaf, LeafIdentityHash: e.ID, LeafIndex: e.LeafIndex}
+		leaves[i] = &trillian.LogLeaf{LeafValue: e.Leaf, LeafIdentityHash: identityHash(e), LeafIndex: e.LeafIndex}
 	}
 	resp, err := s.tclient.AddSequencedLeaves(ctx, &trillian.AddSequencedLeavesRequest{LogId: s.treeID, Leaves: leaves})
 	if err != nil {

@@ -114,11 +114,86 @@ type Kind struct {
 // Registry maps statement types to their Kind. Build it at start-up, then
 // only read it.
 type Registry struct {
-	kinds map[string]*Kind
+	kinds   map[string]*Kind
+	formats map[string]*Format
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{kinds: make(map[string]*Kind)} }
+func NewRegistry() *Registry {
+	return &Registry{kinds: make(map[string]*Kind), formats: make(map[string]*Format)}
+}
+
+// Format lets envelopes of another payloadType than PayloadType carry a
+// registered Kind's statement in a standard form (a FHIR resource, say). The
+// signed bytes are logged unchanged; Format only reads them.
+type Format struct {
+	// PayloadType is the DSSE payloadType, such as "application/fhir+json".
+	PayloadType string
+	// Type returns the Name of the registered Kind that payload is a
+	// statement of. Errors must wrap ErrInvalid.
+	Type func(payload []byte) (string, error)
+	// Parse validates payload strictly and returns the statement, of the
+	// Kind that Type named. Errors must wrap ErrInvalid.
+	Parse func(payload []byte) (Statement, error)
+}
+
+// RegisterFormat adds f. It panics on a duplicate or incomplete Format, or
+// one for PayloadType itself.
+func (r *Registry) RegisterFormat(f Format) {
+	if f.PayloadType == "" || f.PayloadType == PayloadType || f.Type == nil || f.Parse == nil {
+		panic("statement: Format needs another PayloadType, a Type and a Parse function")
+	}
+	if _, dup := r.formats[f.PayloadType]; dup {
+		panic("statement: duplicate format " + f.PayloadType)
+	}
+	r.formats[f.PayloadType] = &f
+}
+
+// KindFor returns the Kind of a payload of payloadType: by its "type" for
+// PayloadType, by a registered Format otherwise.
+func (r *Registry) KindFor(payloadType string, payload []byte) (*Kind, error) {
+	if payloadType == PayloadType {
+		return r.KindOf(payload)
+	}
+	f, ok := r.formats[payloadType]
+	if !ok {
+		accepted := []string{PayloadType}
+		for pt := range r.formats {
+			accepted = append(accepted, pt)
+		}
+		sort.Strings(accepted[1:])
+		return nil, Invalidf("envelope: payloadType %q is not accepted (use %s)", payloadType, strings.Join(accepted, " or "))
+	}
+	name, err := f.Type(payload)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := r.kinds[name]
+	if !ok {
+		return nil, Invalidf("unknown statement type %q", name)
+	}
+	return k, nil
+}
+
+// ParseFor parses a payload of payloadType with its Kind or Format.
+func (r *Registry) ParseFor(payloadType string, payload []byte) (*Kind, Statement, error) {
+	k, err := r.KindFor(payloadType, payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	parse := k.Parse
+	if payloadType != PayloadType {
+		parse = r.formats[payloadType].Parse
+	}
+	st, err := parse(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Type() != k.Name {
+		return nil, nil, Invalidf("statement is a %s, not a %s", st.Type(), k.Name)
+	}
+	return k, st, nil
+}
 
 // Register adds k. It panics on a duplicate or incomplete Kind: that is a
 // programming error found at start-up.

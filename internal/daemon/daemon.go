@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/personality"
 	"github.com/trialog/trialog/records"
 	"github.com/trialog/trialog/statement"
@@ -88,13 +89,15 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
+	store := storage.New(db)
+	consent.Register(statements, personality.ConsentSubjects(store))
 
 	svc, err := personality.New(ctx, personality.Config{
 		Origin:             cfg.Origin,
 		DataDir:            cfg.DataDir,
 		SigningKeyFile:     cfg.SigningKeyFile,
 		ServiceKeyFile:     cfg.ServiceKeyFile,
-		Store:              storage.New(db),
+		Store:              store,
 		Trillian:           conn,
 		Embedded:           emb,
 		Registry:           statements,
@@ -109,6 +112,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	}
 	api := personality.NewAPI(svc, reg)
 	personality.RegisterTrialRoutes(api)
+	personality.RegisterConsentRoutes(api)
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

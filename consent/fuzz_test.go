@@ -1,0 +1,54 @@
+package consent
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/trialog/trialog/statement"
+)
+
+func addSeeds(f *testing.F, dir string) {
+	files, _ := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"type":"consent.grant","scope":[{}],"period":{}}`))
+}
+
+// fuzzParser checks that parse never panics, that every error wraps
+// ErrInvalid, and that what it accepts survives its own invariants.
+func fuzzParser(f *testing.F, dir string, parse func([]byte) (statement.Statement, error)) {
+	addSeeds(f, dir)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := parse(b)
+		if err != nil {
+			if !errors.Is(err, statement.ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			return
+		}
+		cs, ok := st.(Statement)
+		if !ok || !ValidSubject(cs.SubjectID()) || cs.Trial() == "" {
+			t.Fatalf("accepted %q without a subject and trial", b)
+		}
+		if out, err := ToFHIR(st); err == nil {
+			back, err := ParseFHIR(out)
+			if err != nil || back.Type() != st.Type() {
+				t.Fatalf("FHIR form of an accepted statement does not parse: %v\n%s", err, out)
+			}
+		}
+	})
+}
+
+func FuzzParseGrant(f *testing.F)    { fuzzParser(f, "statements", ParseGrant) }
+func FuzzParseWithdraw(f *testing.F) { fuzzParser(f, "statements", ParseWithdraw) }
+func FuzzParseAccess(f *testing.F)   { fuzzParser(f, "statements", ParseAccess) }
+func FuzzParseErasure(f *testing.F)  { fuzzParser(f, "statements", ParseErasure) }
+func FuzzParseFHIR(f *testing.F)     { fuzzParser(f, "fhir", ParseFHIR) }

@@ -1,0 +1,198 @@
+package consent
+
+import (
+	"sort"
+	"time"
+
+	"github.com/trialog/trialog/statement"
+)
+
+// Statuses of a subject's consent.
+const (
+	StatusGranted   = "granted"
+	StatusWithdrawn = "withdrawn"
+	StatusNone      = "none"
+)
+
+// Status is a subject's consent as the log's entries make it.
+type Status struct {
+	// Status follows the latest grant or full withdrawal: StatusGranted,
+	// StatusWithdrawn, or StatusNone when there is neither.
+	Status string
+	// Scope is the decision per purpose now: the latest grant's scope, with
+	// the purposes withdrawn since then denied, and every purpose denied
+	// outside the grant's period or after a full withdrawal. Sorted by
+	// purpose.
+	Scope []Scope
+	// FormVersion is the consent-form version of the latest grant.
+	FormVersion string
+	// ReconsentRequired is set when the subject's consent is granted on
+	// an older consent-form version than the trial's latest.
+	ReconsentRequired bool
+	// Erased is set when a consent.erasure names the subject.
+	Erased bool
+	// Evidence are the ids of the entries that determine Status and Scope:
+	// the latest grant and every withdrawal after it (every withdrawal when
+	// there is no grant), in log order.
+	Evidence []string
+	// Access are the ids of every consent.access entry of the subject, in
+	// log order.
+	Access []string
+}
+
+// Compute returns the consent of the subject whose entries (everything
+// indexed under its SubjectRef, in log order) are given. latest is
+// the trial's current consent-form version ("" if unknown: no re-consent is
+// then required); now decides a grant's period.
+func Compute(entries []statement.Logged, latest string, now time.Time) *Status {
+	st := &Status{Status: StatusNone, Scope: []Scope{}, Evidence: []string{}, Access: []string{}}
+	var grant *Grant
+	decisions := map[string]string{}
+	all := false // a full withdrawal since the latest grant
+	for _, e := range entries {
+		switch s := e.Statement.(type) {
+		case *Grant:
+			grant, all = s, false
+			clear(decisions)
+			for _, sc := range s.Scope {
+				decisions[sc.Purpose] = sc.Decision
+			}
+			st.Status = StatusGranted
+			st.Evidence = []string{e.ID}
+		case *Withdraw:
+			st.Evidence = append(st.Evidence, e.ID)
+			if s.All() {
+				all = true
+				st.Status = StatusWithdrawn
+			}
+			for _, p := range s.Purposes {
+				decisions[p] = Deny
+			}
+		case *Access:
+			st.Access = append(st.Access, e.ID)
+		case *Erasure:
+			st.Erased = true
+		}
+	}
+	if grant != nil {
+		st.FormVersion = grant.Form.Version
+		st.ReconsentRequired = st.Status == StatusGranted && latest != "" && latest != grant.Form.Version
+	}
+	inPeriod := grant != nil && within(grant.Period, now)
+	for p, d := range decisions {
+		if all || !inPeriod {
+			d = Deny
+		}
+		st.Scope = append(st.Scope, Scope{Purpose: p, Decision: d})
+	}
+	sort.Slice(st.Scope, func(i, j int) bool { return st.Scope[i].Purpose < st.Scope[j].Purpose })
+	return st
+}
+
+func within(p *Period, now time.Time) bool {
+	if p == nil {
+		return true
+	}
+	if p.Start != "" {
+		if s, err := statement.ParseTime("", p.Start); err == nil && now.Before(s) {
+			return false
+		}
+	}
+	if p.End != "" {
+		if e, err := statement.ParseTime("", p.End); err == nil && !now.Before(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// Decide answers a data user's check of purpose: permit only when the
+// subject's consent is granted, not erased, and its scope permits the purpose
+// now. It returns the decision and the evidence entries it rests on.
+func Decide(s *Status, purpose string) (string, []string) {
+	if s.Status != StatusGranted || s.Erased {
+		return Deny, s.Evidence
+	}
+	for _, sc := range s.Scope {
+		if sc.Purpose == purpose {
+			return sc.Decision, s.Evidence
+		}
+	}
+	return Deny, s.Evidence
+}
+
+// Summary counts a trial's subjects by the state of their consent.
+type Summary struct {
+	// LatestFormVersion is the trial's current consent-form version.
+	LatestFormVersion string `json:"latest_form_version"`
+	// Subjects is the number of subjects with a consent event in the log.
+	Subjects int `json:"subjects"`
+	// Granted, Withdrawn and None count them by Status; Erased counts the
+	// erased ones, which are counted nowhere else.
+	Granted   int `json:"granted"`
+	Withdrawn int `json:"withdrawn"`
+	None      int `json:"none"`
+	Erased    int `json:"erased"`
+	// ByFormVersion counts the granted subjects by the form version of
+	// their latest grant, in the order the versions were logged.
+	ByFormVersion []FormCount `json:"by_form_version"`
+	// ReconsentRequired counts granted subjects on an older form version.
+	ReconsentRequired int `json:"reconsent_required"`
+}
+
+// FormCount is the number of granted subjects on a form version.
+type FormCount struct {
+	Version string `json:"version"`
+	Granted int    `json:"granted"`
+}
+
+// Summarize counts the subjects of a trial from its consent events (every
+// entry under Ref of each of its identifiers, in log order) and its
+// consent-form versions. Subject references are unique to a trial, so the
+// entries are grouped by subject alone.
+func Summarize(entries []statement.Logged, forms []FormVersion, now time.Time) Summary {
+	latest := ""
+	if len(forms) > 0 {
+		latest = forms[len(forms)-1].Version
+	}
+	bySubject := map[string][]statement.Logged{}
+	var order []string
+	for _, e := range entries {
+		h := header(e.Statement)
+		if h == nil {
+			continue
+		}
+		if _, ok := bySubject[h.Subject]; !ok {
+			order = append(order, h.Subject)
+		}
+		bySubject[h.Subject] = append(bySubject[h.Subject], e)
+	}
+	sum := Summary{LatestFormVersion: latest, ByFormVersion: []FormCount{}}
+	counts := map[string]int{}
+	for _, sub := range order {
+		st := Compute(bySubject[sub], latest, now)
+		sum.Subjects++
+		switch {
+		case st.Erased:
+			sum.Erased++
+			continue
+		case st.Status == StatusGranted:
+			sum.Granted++
+			counts[st.FormVersion]++
+		case st.Status == StatusWithdrawn:
+			sum.Withdrawn++
+		default:
+			sum.None++
+		}
+		if st.ReconsentRequired {
+			sum.ReconsentRequired++
+		}
+	}
+	for _, f := range forms {
+		if n, ok := counts[f.Version]; ok {
+			sum.ByFormVersion = append(sum.ByFormVersion, FormCount{Version: f.Version, Granted: n})
+			delete(counts, f.Version)
+		}
+	}
+	return sum
+}

@@ -1,0 +1,48 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestConsentSubjects(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	h1 := bytes.Repeat([]byte{1}, 32)
+	if err := st.CreateConsentSubject(ctx, "sub_a", "NCT00000419", h1); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateConsentSubject(ctx, "sub_b", "NCT00000419", h1); !errors.Is(err, ErrDuplicateKey) {
+		t.Fatalf("duplicate secret hash: %v", err)
+	}
+	if cs, err := st.ConsentSubjectBySecret(ctx, h1); err != nil || cs.Subject != "sub_a" || cs.TrialID != "NCT00000419" || cs.ErasedAt != nil {
+		t.Fatalf("by secret: %+v %v", cs, err)
+	}
+	if _, err := st.EraseConsentSubject(ctx, "sub_a", bytes.Repeat([]byte{2}, 32), time.Now()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("erasing with another secret: %v", err)
+	}
+	at := time.Date(2026, 6, 1, 0, 0, 0, 123456000, time.UTC)
+	got, err := st.EraseConsentSubject(ctx, "sub_a", h1, at)
+	if err != nil || !got.Equal(at) {
+		t.Fatalf("erase: %v %v", got, err)
+	}
+	if _, err := st.ConsentSubjectBySecret(ctx, h1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the secret still finds the subject after erasure: %v", err)
+	}
+	var n int
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM trialog_consent_subjects WHERE secret_hash IS NOT NULL`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d secret hashes left after erasure (%v)", n, err)
+	}
+	if got, err := st.EraseConsentSubject(ctx, "sub_a", nil, at.Add(time.Hour)); err != nil || !got.Equal(at) {
+		t.Fatalf("erasing again keeps the first time: %v %v", got, err)
+	}
+	if cs, err := st.ConsentSubject(ctx, "sub_a"); err != nil || cs.ErasedAt == nil {
+		t.Fatalf("erased subject: %+v %v", cs, err)
+	}
+	if _, err := st.EraseConsentSubject(ctx, "sub_zz", nil, at); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown subject: %v", err)
+	}
+}
