@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/trillian"
 	"github.com/google/trillian/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/personality/envelope"
@@ -213,23 +215,27 @@ func (s *Service) InclusionProofByHash(ctx context.Context, leafHash string, tre
 	if treeSize < 1 || uint64(treeSize) > cp.Size {
 		return nil, errInvalid("tree_size must be between 1 and %d (the latest checkpoint's size)", cp.Size)
 	}
-	var index int64
-	if i, ok := s.nodeStore().leafIndex(raw); ok {
-		index = int64(i)
-	} else {
-		e, err := s.store.EntryByLeafHash(ctx, raw)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, errNotFound("no leaf has hash %s", leafHash)
+	ns := s.nodeStore()
+	if i, ok := ns.leafIndex(raw); ok {
+		if int64(i) >= treeSize {
+			return nil, errNotFound("leaf %s is not in the tree of size %d", leafHash, treeSize)
 		}
-		if err != nil {
-			return nil, unavailable(err)
-		}
-		index = e.LeafIndex
+		return s.InclusionProof(ctx, int64(i), treeSize)
 	}
-	if index >= treeSize {
-		return nil, errNotFound("leaf %s is not in the tree of size %d", leafHash, treeSize)
+	if ns != nil && ns.size() >= cp.Size {
+		// The store holds every published leaf: this hash is not one.
+		return nil, errNotFound("no leaf in the tree of size %d has hash %s", treeSize, leafHash)
 	}
-	return s.InclusionProof(ctx, index, treeSize)
+	// No node store (or still loading): Trillian finds leaves by hash.
+	resp, err := s.tclient.GetInclusionProofByHash(ctx, &trillian.GetInclusionProofByHashRequest{LogId: s.treeID, LeafHash: raw, TreeSize: treeSize})
+	if status.Code(err) == codes.NotFound || (err == nil && len(resp.GetProof()) == 0) {
+		return nil, errNotFound("no leaf in the tree of size %d has hash %s", treeSize, leafHash)
+	}
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("GetInclusionProofByHash: %w", err))
+	}
+	p := resp.GetProof()[0]
+	return &InclusionProof{LeafIndex: p.GetLeafIndex(), TreeSize: treeSize, Hashes: b64s(p.GetHashes())}, nil
 }
 
 // storeReader gives statement checks read access to logged entries.

@@ -21,9 +21,11 @@ import (
 type nodeStore struct {
 	mu     sync.RWMutex
 	levels []*hashList
-	// byLeaf maps the first 8 bytes of a leaf hash to its leaf index; a
-	// collision keeps the first and lookups verify the full hash.
-	byLeaf map[uint64]uint32
+	// byLeaf is an open-addressing table from leaf hashes to leaf indices.
+	// Slots hold index+1 (0 is empty); keys are not stored: a probe compares
+	// the full leaf hash at level 0. About 8 bytes per leaf.
+	byLeaf []uint32
+	inLeaf uint64 // leaves in byLeaf
 }
 
 // hashList is an append-only list of 32-byte hashes in fixed-size chunks, so
@@ -50,7 +52,36 @@ func (l *hashList) get(i uint64) []byte {
 	return c[o : o+32 : o+32]
 }
 
-func newNodeStore() *nodeStore { return &nodeStore{byLeaf: make(map[uint64]uint32)} }
+func newNodeStore() *nodeStore { return &nodeStore{byLeaf: make([]uint32, 64)} }
+
+// indexLeaf adds leaf index i (whose hash is at level 0) to byLeaf, growing
+// the table to keep it at most half full. Caller holds mu.
+func (s *nodeStore) indexLeaf(i uint64) {
+	if i >= 1<<32-1 {
+		return // beyond the table's range; lookups fall back to MySQL
+	}
+	if 2*(s.inLeaf+1) > uint64(len(s.byLeaf)) {
+		old := s.byLeaf
+		s.byLeaf = make([]uint32, 2*len(old))
+		for _, v := range old {
+			if v != 0 {
+				s.place(uint64(v - 1))
+			}
+		}
+	}
+	s.place(i)
+	s.inLeaf++
+}
+
+func (s *nodeStore) place(i uint64) {
+	mask := uint64(len(s.byLeaf) - 1)
+	for slot := binary.BigEndian.Uint64(s.levels[0].get(i)) & mask; ; slot = (slot + 1) & mask {
+		if s.byLeaf[slot] == 0 {
+			s.byLeaf[slot] = uint32(i + 1)
+			return
+		}
+	}
+}
 
 // node is one node to add.
 type node struct {
@@ -82,11 +113,8 @@ func (s *nodeStore) add(nodes []node) error {
 			return fmt.Errorf("node store: node %d at level %d does not follow %d", n.id.Index, n.id.Level, l.n)
 		}
 		l.append(n.hash)
-		if n.id.Level == 0 && n.id.Index <= 1<<32-1 {
-			k := binary.BigEndian.Uint64(n.hash)
-			if _, dup := s.byLeaf[k]; !dup {
-				s.byLeaf[k] = uint32(n.id.Index)
-			}
+		if n.id.Level == 0 {
+			s.indexLeaf(n.id.Index)
 		}
 	}
 	return nil
@@ -99,11 +127,19 @@ func (s *nodeStore) leafIndex(leafHash []byte) (uint64, bool) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	i, ok := s.byLeaf[binary.BigEndian.Uint64(leafHash)]
-	if !ok || len(s.levels) == 0 || uint64(i) >= s.levels[0].n || string(s.levels[0].get(uint64(i))) != string(leafHash) {
+	if len(s.levels) == 0 {
 		return 0, false
 	}
-	return uint64(i), true
+	mask := uint64(len(s.byLeaf) - 1)
+	for slot := binary.BigEndian.Uint64(leafHash) & mask; ; slot = (slot + 1) & mask {
+		v := s.byLeaf[slot]
+		if v == 0 {
+			return 0, false
+		}
+		if string(s.levels[0].get(uint64(v-1))) == string(leafHash) {
+			return uint64(v - 1), true
+		}
+	}
 }
 
 // hashes looks up the nodes of a proof; ok is false if any is not held.

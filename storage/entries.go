@@ -174,11 +174,6 @@ func (s *Store) EntryByIndex(ctx context.Context, index int64) (*Entry, error) {
 	return s.one(ctx, `SELECT `+entryColumns+` FROM trialog_entries WHERE leaf_index = ?`, index)
 }
 
-// EntryByLeafHash returns the first entry with this leaf hash.
-func (s *Store) EntryByLeafHash(ctx context.Context, leafHash []byte) (*Entry, error) {
-	return s.one(ctx, `SELECT `+entryColumns+` FROM trialog_entries WHERE leaf_hash = ? ORDER BY leaf_index LIMIT 1`, leafHash)
-}
-
 // EntriesRange returns up to count entries from leaf index start on, in
 // order.
 func (s *Store) EntriesRange(ctx context.Context, start, count int64) ([]Entry, error) {

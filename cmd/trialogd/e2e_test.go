@@ -250,3 +250,39 @@ func TestBadInputChangesNothing(t *testing.T) {
 		t.Fatalf("a leaf exists beyond the checkpoint after bad input")
 	}
 }
+
+// TestWithoutNodeStore runs with the in-memory tree off: waiting
+// submitters, proofs by leaf hash and consistency proofs all come from
+// Trillian, and still verify independently.
+func TestWithoutNodeStore(t *testing.T) {
+	cfg := testserver.Config(t, testdb.DSN(t))
+	cfg.NodeCacheLeaves = -1
+	srv := testserver.Start(t, cfg)
+	ctx := context.Background()
+	sponsor := srv.NewPrincipal(t, "Sponsor", "sponsor")
+	var first testserver.LogState
+	for i := 0; i < 5; i++ {
+		e, status, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement(fmt.Sprintf("no store %d", i))), 10*time.Second)
+		if err != nil || status != http.StatusCreated {
+			t.Fatalf("submit: %d %v", status, err)
+		}
+		size, root := testserver.VerifyEntry(t, testserver.ReadLog(t, srv.URL).VKey, e)
+		if i == 0 {
+			first = testserver.LogState{Size: size, Root: root}
+		}
+		p, err := sponsor.Client.InclusionProof(ctx, e.LeafHash, size)
+		if err != nil || p.LeafIndex != e.LeafIndex {
+			t.Fatalf("inclusion by hash: %+v %v", p, err)
+		}
+		var lh tlog.Hash
+		copy(lh[:], testserver.MustHex(t, e.LeafHash))
+		if err := tlog.CheckRecord(testserver.DecodeProof(t, p.Hashes), size, root, p.LeafIndex, lh); err != nil {
+			t.Fatalf("inclusion by hash from Trillian: %v", err)
+		}
+	}
+	last := testserver.ReadLog(t, srv.URL)
+	testserver.CheckConsistency(t, srv.URL, last.Size, last.Root, first.Size, first.Root)
+	if _, err := sponsor.Client.InclusionProof(ctx, strings.Repeat("ab", 32), 0); !client.IsStatus(err, http.StatusNotFound) {
+		t.Fatalf("unknown leaf hash: %v, want 404", err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,11 @@ func main() {
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	daemon.RouteLibraryLogs(logger)
+	if os.Getenv("GOMEMLIMIT") == "" && cfg.memoryLimitMiB > 0 {
+		// The in-memory Merkle tree is most of the live heap; a soft limit
+		// makes the collector run before the default doubling of it.
+		debug.SetMemoryLimit(int64(cfg.memoryLimitMiB) << 20)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := daemon.Run(ctx, cfg.Config, logger); err != nil {
@@ -51,7 +57,8 @@ func newFlagSet() *flag.FlagSet {
 // config is trialogd's configuration after flags and environment.
 type config struct {
 	daemon.Config
-	logLevel slog.Level
+	logLevel       slog.Level
+	memoryLimitMiB int
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
@@ -68,9 +75,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.DurationVar(&c.SequencerInterval, "sequencer-interval", 100*time.Millisecond, "in-process sequencer's fallback pass interval")
 	fs.IntVar(&c.SequencerBatch, "sequencer-batch", 4096, "in-process sequencer: most leaves integrated per pass")
 	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most entries appended to MySQL in one transaction")
+	fs.IntVar(&c.NodeCacheLeaves, "node-cache-leaves", 1<<22, "largest tree whose Merkle nodes are kept in memory to serve proofs (about 100 bytes per leaf); -1: never, proofs come from Trillian")
 	fs.IntVar(&c.QueueSize, "queue-size", 8192, "submissions that may wait for MySQL before new ones get 503")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGTERM")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 224, "soft memory limit for the Go runtime in MiB (0: none); GOMEMLIMIT, if set, wins")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
 		fs.PrintDefaults()

@@ -41,6 +41,7 @@ type Config struct {
 	SequencerBatch     int
 	MaxBatch           int
 	QueueSize          int
+	NodeCacheLeaves    int // see personality.Config; negative: off
 	ShutdownTimeout    time.Duration
 }
 
@@ -106,6 +107,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		CheckpointInterval: cfg.CheckpointInterval,
 		MaxBatch:           cfg.MaxBatch,
 		QueueSize:          cfg.QueueSize,
+		NodeCacheLeaves:    cfg.NodeCacheLeaves,
 	})
 	if err != nil {
 		return err
