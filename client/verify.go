@@ -16,7 +16,8 @@ import (
 	"github.com/trialog/trialog/personality/envelope"
 )
 
-// Verifier checks what a log serves against the log's note key.
+// Verifier checks what a log serves against the log's note key. It caches
+// verified checkpoints and is not safe for concurrent use.
 type Verifier struct {
 	Origin   string
 	verifier note.Verifier

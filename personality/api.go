@@ -100,6 +100,11 @@ func (a *API) wrap(name string, h HandlerFunc) http.Handler {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(r.Context(), MaxWait+5*time.Second)
 		defer cancel()
+		if r.Method != http.MethodGet {
+			// Answers to POSTs can carry a token or a subject secret, shown
+			// once; no cache may keep them.
+			w.Header().Set("Cache-Control", "no-store")
+		}
 		status, body, err := h(r.WithContext(ctx))
 		if err != nil {
 			status = a.writeErr(w, r, err)

@@ -81,6 +81,12 @@ const maxKeysPerPrincipal = 16
 // is logged first as a principal.key entry signed with the service key, then
 // the principal, its token hash and its keys are stored.
 func (s *Service) CreatePrincipal(ctx context.Context, np NewPrincipal) (*CreatedPrincipal, error) {
+	// One creation at a time in this process, so that two requests
+	// registering the same key cannot both log a principal.key entry.
+	// (Across replicas the unique key constraint still refuses the second,
+	// which then leaves an unused registration in the log.)
+	s.principalMu.Lock()
+	defer s.principalMu.Unlock()
 	np.Name = strings.TrimSpace(np.Name)
 	if np.Name == "" || len(np.Name) > 200 {
 		return nil, errInvalid("name is required (at most 200 bytes)")
