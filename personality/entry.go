@@ -143,6 +143,16 @@ func (s *Service) latestRoot(ctx context.Context) (*types.LogRootV1, error) {
 // EntryByID returns an entry by its id (64 hex digits), proven against the
 // latest checkpoint when it is included.
 func (s *Service) EntryByID(ctx context.Context, id string) (*Entry, error) {
+	e, err := s.storedEntry(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.entryAsKnown(ctx, e)
+}
+
+// storedEntry reads an entry by its id (64 hex digits), with the API's
+// errors for a malformed or unknown id.
+func (s *Service) storedEntry(ctx context.Context, id string) (*storage.Entry, error) {
 	raw, err := statement.DecodeHexDigest(id)
 	if err != nil {
 		return nil, errInvalid("an entry id is 64 lowercase hex digits")
@@ -154,7 +164,7 @@ func (s *Service) EntryByID(ctx context.Context, id string) (*Entry, error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return s.entryAsKnown(ctx, e)
+	return e, nil
 }
 
 // EntryByIndex returns the entry at a leaf index.

@@ -4,9 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trialog/trialog/personality/envelope"
 )
 
 // LoadOrCreateNoteKey reads a note signer key (golang.org/x/mod/sumdb/note
@@ -72,11 +72,7 @@ func LoadOrCreateEd25519Key(path string) (ed25519.PrivateKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return nil, err
-		}
-		if err := writeSecret(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		if err := writeSecret(path, envelope.MarshalPrivateKey(priv)); err != nil {
 			return nil, err
 		}
 		return priv, nil
@@ -88,21 +84,7 @@ func LoadOrCreateEd25519Key(path string) (ed25519.PrivateKey, error) {
 }
 
 // ParseEd25519Key parses a PEM PKCS #8 Ed25519 private key.
-func ParseEd25519Key(b []byte) (ed25519.PrivateKey, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, errors.New("not a PEM \"PRIVATE KEY\"")
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, errors.New("not a PKCS #8 private key")
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, errors.New("not an Ed25519 key")
-	}
-	return priv, nil
-}
+func ParseEd25519Key(b []byte) (ed25519.PrivateKey, error) { return envelope.ParsePrivateKey(b) }
 
 // LoadOrCreateToken reads a bearer token from path, or generates one and
 // writes it with mode 0600.

@@ -159,29 +159,21 @@ func (s *nodeStore) hashes(ids []compact.NodeID) ([][]byte, bool) {
 // inclusion returns the inclusion proof of index in the tree of size, or
 // ok false if the store does not hold that tree.
 func (s *nodeStore) inclusion(index, size uint64) ([][]byte, bool) {
-	if s.size() < size {
-		return nil, false
-	}
 	n, err := proof.Inclusion(index, size)
-	if err != nil {
-		return nil, false
-	}
-	h, ok := s.hashes(n.IDs)
-	if !ok {
-		return nil, false
-	}
-	p, err := n.Rehash(h, rfc6962.DefaultHasher.HashChildren)
-	return p, err == nil
+	return s.proof(n, size, err)
 }
 
 // consistency returns the consistency proof from size1 to size2, or ok false
 // if the store does not hold the tree of size2.
 func (s *nodeStore) consistency(size1, size2 uint64) ([][]byte, bool) {
-	if s.size() < size2 {
-		return nil, false
-	}
 	n, err := proof.Consistency(size1, size2)
-	if err != nil {
+	return s.proof(n, size2, err)
+}
+
+// proof looks up a proof's nodes in the tree of size and rehashes its
+// ephemeral node.
+func (s *nodeStore) proof(n proof.Nodes, size uint64, err error) ([][]byte, bool) {
+	if err != nil || s.size() < size {
 		return nil, false
 	}
 	h, ok := s.hashes(n.IDs)

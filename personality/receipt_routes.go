@@ -13,7 +13,6 @@ import (
 
 	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/personality/receipt"
-	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )
 
@@ -55,16 +54,9 @@ func (a *API) receiptHandler() http.Handler {
 // against the latest published checkpoint, with the public key of each of
 // its signers and the principal.key entry that registered it.
 func (s *Service) Receipt(ctx context.Context, id string) (*receipt.Receipt, error) {
-	raw, err := statement.DecodeHexDigest(id)
+	e, err := s.storedEntry(ctx, id)
 	if err != nil {
-		return nil, errInvalid("an entry id is 64 lowercase hex digits")
-	}
-	e, err := s.store.EntryByID(ctx, raw)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errNotFound("no entry has id %s", id)
-	}
-	if err != nil {
-		return nil, unavailable(err)
+		return nil, err
 	}
 	cp := s.Published()
 	if cp == nil || cp.Size <= uint64(e.LeafIndex) {

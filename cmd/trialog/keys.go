@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,11 +36,7 @@ func runKeygen(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return err
-	}
-	if err := writeNew(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := writeNew(keyPath, envelope.MarshalPrivateKey(priv), 0o600); err != nil {
 		return err
 	}
 	if err := writeNew(pubPath, []byte(base64.StdEncoding.EncodeToString(pub)+"\n"), 0o644); err != nil {
@@ -84,18 +78,10 @@ func loadKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the key: %w", err)
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		// Never echo the file: it is a secret.
-		return nil, fmt.Errorf("%s is not a PEM private key (PKCS #8) as trialog keygen writes", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	priv, err := envelope.ParsePrivateKey(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a PKCS #8 private key", path)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s is not an Ed25519 key", path)
+		// Never echo the file: it is a secret.
+		return nil, fmt.Errorf("%s is %v, as trialog keygen writes", path, err)
 	}
 	return priv, nil
 }
