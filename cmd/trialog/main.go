@@ -93,12 +93,17 @@ func commands() map[string]command {
 			"trialog entry --log-key @log-key.txt 5f0c…e1 (an entry id)", runEntry},
 		"trial": {"show a trial's timeline (show) or outcome report (outcomes), every proof verified",
 			"trialog trial show NCT01234567", runTrial},
+		"consent": {"the consent ledger: enroll, grant, withdraw, status (a patient, with their secret), check, erase, summary",
+			"trialog consent status --trial NCT01234567 --secret-file consent-secret.txt", runConsent},
 		"log": {"show the log's origin, keys and size, with its checkpoint verified",
 			"trialog log --url http://127.0.0.1:8080", runLog},
 		"demo": {"register a demo principal, notarize a sample document and verify its proof",
 			"trialog demo --url http://127.0.0.1:8080 --admin-token-file .data/admin.token", runDemo},
 	}
 }
+
+// subcommands are the tables of the commands that have subcommands.
+var subcommands = map[string]func() map[string]command{"trial": trialCommands, "consent": consentCommands}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -122,6 +127,12 @@ func runMain(ctx context.Context, env *environ, args []string) int {
 		return exitUsage
 	}
 	err := c.run(ctx, env, args[1:])
+	// Errors of a subcommand name it: "trialog consent status: …".
+	if subs, ok := subcommands[args[0]]; ok && len(args) > 1 {
+		if _, ok := subs()[args[1]]; ok {
+			args = append([]string{args[0] + " " + args[1]}, args[2:]...)
+		}
+	}
 	var ee *exitError
 	var rep errReported
 	switch {
