@@ -19,24 +19,26 @@ func trialCommands() map[string]command {
 			"trialog trial show NCT01234567", runTrialShow},
 		"outcomes": {"show a trial's outcome report: pre-specified against reported outcomes, and ordering flags",
 			"trialog trial outcomes NCT01234567", runTrialOutcomes},
+		"delegate": {"let another principal (a site, a CRO) submit for your trial (the owner's token)",
+			"trialog trial delegate --token-file acme.token --principal pr_5f0c… NCT01234567", runTrialDelegate},
 	}
 }
 
 func runTrial(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(env.stdout, "Usage: trialog trial show|outcomes [flags] TRIAL_ID\n\nSubcommands:")
-		for _, n := range []string{"show", "outcomes"} {
+		fmt.Fprintln(env.stdout, "Usage: trialog trial show|outcomes|delegate [flags] TRIAL_ID\n\nSubcommands:")
+		for _, n := range []string{"show", "outcomes", "delegate"} {
 			fmt.Fprintf(env.stdout, "  %-9s %s\n", n, trialCommands()[n].summary)
 		}
 		fmt.Fprintln(env.stdout, "\nRun trialog trial show --help for the flags.")
 		if len(args) == 0 {
-			return usageErrorf("name a subcommand: show or outcomes")
+			return usageErrorf("name a subcommand: show, outcomes or delegate")
 		}
 		return nil
 	}
 	c, ok := trialCommands()[args[0]]
 	if !ok {
-		return usageErrorf("unknown subcommand %q: use show or outcomes", args[0])
+		return usageErrorf("unknown subcommand %q: use show, outcomes or delegate", args[0])
 	}
 	return c.run(ctx, env, args[1:])
 }
