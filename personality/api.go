@@ -349,16 +349,18 @@ func (a *API) postEntry(r *http.Request) (int, any, error) {
 	return submitStatus(sub, wait), sub.Entry, nil
 }
 
-// submitStatus: 200 for an envelope logged before, 201 for a new entry
-// proven within the wait, 202 for a new entry not yet proven.
+// submitStatus follows API.md: with wait, once proven, 201 for a new entry
+// and 200 for an envelope logged before; without wait, or when the wait ran
+// out, 202 with the entry as far as known. Either way a resubmission never
+// makes a second entry: the answer carries the first one.
 func submitStatus(sub *Submission, wait time.Duration) int {
 	switch {
-	case !sub.New:
-		return http.StatusOK
-	case wait > 0 && sub.Entry.Status == StatusIncluded:
+	case wait <= 0 || sub.Entry.Status != StatusIncluded:
+		return http.StatusAccepted
+	case sub.New:
 		return http.StatusCreated
 	default:
-		return http.StatusAccepted
+		return http.StatusOK
 	}
 }
 

@@ -129,8 +129,8 @@ func (s *Service) LiveSubject(ctx context.Context, trial, subject string) error 
 // answers the same erasure entry.
 func (s *Service) EraseSubject(ctx context.Context, trial, subject string, secretHash []byte, wait time.Duration) (*Submission, error) {
 	// POLICY: GDPR Art. 17 — the link goes first, whatever happens to the
-	// log entry after; a retry logs the same statement (same time), which
-	// the log answers as a duplicate.
+	// log entry after. If logging fails, logErasures logs the same statement
+	// (same erasure time) later; a site's retry gets the same entry.
 	at, err := s.store.EraseConsentSubject(ctx, subject, secretHash, s.now())
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, errSubjectGone()
@@ -208,3 +208,35 @@ func errUnavailableMsg(format string, args ...any) error {
 }
 
 func isStoreNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
+
+// logErasures makes sure every erased subject's consent.erasure is in the
+// log: the link is destroyed before the entry is logged, so an erasure whose
+// logging failed (MySQL or Trillian away, a crash) is logged here. The
+// statement is the same bytes each time (same subject, trial and erasure
+// time, a deterministic signature), so an erasure already logged is
+// answered as a duplicate and adds nothing. It runs at start and then every
+// interval until ctx ends.
+func (s *Service) logErasures(ctx context.Context, interval time.Duration) {
+	for {
+		erased, err := s.store.ErasedConsentSubjects(ctx)
+		if err == nil {
+			for _, c := range erased {
+				payload, merr := json.Marshal(consent.ErasureStatement(c.TrialID, c.Subject, *c.ErasedAt))
+				if merr != nil {
+					continue
+				}
+				if _, err = s.SubmitAsService(ctx, payload, 0); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("logging consent erasures failed; will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}

@@ -209,6 +209,9 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 	if err := s.store.StoreCheckpoint(ctx, storage.Checkpoint{TreeSize: int64(p.Size), RootHash: p.Root, Note: p.Note, Range: rng.Hashes()}); err != nil {
 		return fmt.Errorf("storing checkpoint: %w", err)
 	}
+	if err := s.writeAnchor(p); err != nil {
+		return fmt.Errorf("recording the checkpoint in the data directory: %w", err)
+	}
 	s.guardOK()
 	if s.nodes.Load() != nil {
 		if err := s.nodes.Load().add(nodes); err != nil {

@@ -5,11 +5,14 @@
 package personality
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/google/trillian"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
@@ -229,16 +233,64 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 
+	var stored *Published
 	if cp, err := s.store.LatestCheckpoint(ctx); err == nil {
-		p, err := s.parsePublished(cp)
-		if err != nil {
+		if stored, err = s.parsePublished(cp); err != nil {
 			return nil, fmt.Errorf("the latest stored checkpoint does not verify with the log key: %w", err)
 		}
-		s.setPublished(p)
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
+	// The last checkpoint this trialogd signed, kept beside its key, anchors
+	// the consistency guard: rows removed from MySQL cannot make it forget
+	// what it published.
+	mine, err := s.readAnchor()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case mine == nil:
+		if stored != nil {
+			s.setPublished(stored)
+		}
+	case stored == nil || stored.Size < mine.Size:
+		return nil, fmt.Errorf("this trialogd signed a checkpoint of size %d (%s), but the database's checkpoints end before it: the database was rolled back or rows were removed; refusing to start", mine.Size, s.anchorPath())
+	case stored.Size == mine.Size && !bytes.Equal(stored.Root, mine.Root):
+		return nil, fmt.Errorf("the database's checkpoint of size %d is not the one this trialogd signed (%s); refusing to start", mine.Size, s.anchorPath())
+	default:
+		// The publisher adopts the database's newer checkpoint only once
+		// Trillian proves it consistent with this one.
+		s.setPublished(mine)
+	}
 	return s, nil
+}
+
+func (s *Service) anchorPath() string { return filepath.Join(s.cfg.DataDir, "checkpoint") }
+
+// readAnchor reads the last checkpoint this trialogd signed, if any.
+func (s *Service) readAnchor() (*Published, error) {
+	b, err := os.ReadFile(s.anchorPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cp, _, _, err := log.ParseCheckpoint(b, s.origin, s.verifier)
+	if err != nil {
+		return nil, fmt.Errorf("%s does not hold a checkpoint of this log: %w", s.anchorPath(), err)
+	}
+	return &Published{Size: cp.Size, Root: cp.Hash, Note: b}, nil
+}
+
+// writeAnchor records a checkpoint just signed and stored. A crash can leave
+// the previous one, which is an earlier checkpoint and still a valid anchor.
+func (s *Service) writeAnchor(p *Published) error {
+	tmp := s.anchorPath() + ".tmp"
+	if err := os.WriteFile(tmp, p.Note, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.anchorPath())
 }
 
 // Run runs the pipeline until ctx ends: the appender, the feeder, the
@@ -256,6 +308,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.cfg.Embedded != nil {
 		run(func(ctx context.Context) { s.cfg.Embedded.RunSequencer(ctx, s.treeID) })
 	}
+	run(func(ctx context.Context) { s.logErasures(ctx, 5*time.Minute) })
 	wg.Wait()
 	return nil
 }

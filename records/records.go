@@ -25,11 +25,13 @@ type Digest struct {
 // Type implements statement.Statement.
 func (d *Digest) Type() string { return TypeDigest }
 
-// Refs indexes the entry under its digest and, when given, its subject.
+// Refs indexes the entry under its digest and, when given, its subject —
+// under "record-subject:", apart from the subject's consent events, so that
+// nobody can crowd a patient's consent status with records.
 func (d *Digest) Refs() []string {
 	refs := []string{d.Digest.Ref()}
 	if d.Subject != "" {
-		refs = append(refs, "subject:"+d.Subject)
+		refs = append(refs, "record-subject:"+d.Subject)
 	}
 	return refs
 }
@@ -37,7 +39,9 @@ func (d *Digest) Refs() []string {
 var (
 	mediaType = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$`)
 	source    = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
-	subject   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	// A subject reference as trialog mints them (sub_ and 32 hex digits):
+	// random, so never a patient identifier such as a record number.
+	subject = regexp.MustCompile(`^sub_[0-9a-f]{32}$`)
 )
 
 // Parse validates a record.digest payload.
@@ -62,7 +66,7 @@ func Parse(payload []byte) (statement.Statement, error) {
 		return nil, statement.Invalidf("source must be 1 to 255 printable ASCII characters without spaces")
 	}
 	if d.Subject != "" && !subject.MatchString(d.Subject) {
-		return nil, statement.Invalidf("subject must be a subject reference (letters, digits, - and _)")
+		return nil, statement.Invalidf("subject must be a subject reference as POST /v1/consent/subjects mints it (sub_ and 32 hex digits), never a patient identifier")
 	}
 	return &d, nil
 }

@@ -44,9 +44,9 @@ func TestParseValid(t *testing.T) {
 		},
 		{
 			"all fields",
-			payload(`"digest":{"sha256":"`+hex64+`","salted":true}`, `"media_type":"application/pdf"`, `"source":"site-7/ehr#42"`, `"subject":"S-0001_a"`, `"issued_at":"2026-11-23T14:00:00.123456Z"`),
-			records.Digest{Kind: "record.digest", Digest: statement.Digest{SHA256: hex64, Salted: true}, MediaType: "application/pdf", Source: "site-7/ehr#42", Subject: "S-0001_a", IssuedAt: "2026-11-23T14:00:00.123456Z"},
-			[]string{"sha256:" + hex64, "subject:S-0001_a"},
+			payload(`"digest":{"sha256":"`+hex64+`","salted":true}`, `"media_type":"application/pdf"`, `"source":"site-7/ehr#42"`, `"subject":"sub_0123456789abcdef0123456789abcdef"`, `"issued_at":"2026-11-23T14:00:00.123456Z"`),
+			records.Digest{Kind: "record.digest", Digest: statement.Digest{SHA256: hex64, Salted: true}, MediaType: "application/pdf", Source: "site-7/ehr#42", Subject: "sub_0123456789abcdef0123456789abcdef", IssuedAt: "2026-11-23T14:00:00.123456Z"},
+			[]string{"sha256:" + hex64, "record-subject:sub_0123456789abcdef0123456789abcdef"},
 		},
 		{
 			"salted", payload(`"digest":{"sha256":"`+hex64+`","salted":true}`, issuedM),
@@ -60,9 +60,9 @@ func TestParseValid(t *testing.T) {
 			[]string{"sha256:" + hex64},
 		},
 		{
-			"subject only", payload(digestM, `"subject":"P1"`, issuedM),
-			records.Digest{Kind: "record.digest", Digest: statement.Digest{SHA256: hex64}, Subject: "P1", IssuedAt: issued},
-			[]string{"sha256:" + hex64, "subject:P1"},
+			"subject only", payload(digestM, `"subject":"sub_fedcba9876543210fedcba9876543210"`, issuedM),
+			records.Digest{Kind: "record.digest", Digest: statement.Digest{SHA256: hex64}, Subject: "sub_fedcba9876543210fedcba9876543210", IssuedAt: issued},
+			[]string{"sha256:" + hex64, "record-subject:sub_fedcba9876543210fedcba9876543210"},
 		},
 		{
 			"media type and source only", payload(digestM, `"media_type":"application/fhir+json"`, `"source":"x"`, issuedM),
@@ -82,15 +82,15 @@ func TestParseValid(t *testing.T) {
 		},
 		{
 			"members in another order, whitespace",
-			[]byte(" {\n\"issued_at\" : \"" + issued + "\",\n \"subject\":\"S\", \"digest\":{\"sha256\":\"" + hex64 + "\"},\"type\":\"record.digest\"}\n"),
-			records.Digest{Kind: "record.digest", Digest: statement.Digest{SHA256: hex64}, Subject: "S", IssuedAt: issued},
-			[]string{"sha256:" + hex64, "subject:S"},
+			[]byte(" {\n\"issued_at\" : \"" + issued + "\",\n \"subject\":\"sub_00000000000000000000000000000001\", \"digest\":{\"sha256\":\"" + hex64 + "\"},\"type\":\"record.digest\"}\n"),
+			records.Digest{Kind: "record.digest", Digest: statement.Digest{SHA256: hex64}, Subject: "sub_00000000000000000000000000000001", IssuedAt: issued},
+			[]string{"sha256:" + hex64, "record-subject:sub_00000000000000000000000000000001"},
 		},
 		{
 			"longest fields",
-			payload(digestM, `"media_type":"a`+strings.Repeat("b", 126)+`/c`+strings.Repeat("d", 126)+`"`, `"source":"`+strings.Repeat("~", 255)+`"`, `"subject":"`+strings.Repeat("Z", 128)+`"`, issuedM),
-			records.Digest{Kind: "record.digest", Digest: statement.Digest{SHA256: hex64}, MediaType: "a" + strings.Repeat("b", 126) + "/c" + strings.Repeat("d", 126), Source: strings.Repeat("~", 255), Subject: strings.Repeat("Z", 128), IssuedAt: issued},
-			[]string{"sha256:" + hex64, "subject:" + strings.Repeat("Z", 128)},
+			payload(digestM, `"media_type":"a`+strings.Repeat("b", 126)+`/c`+strings.Repeat("d", 126)+`"`, `"source":"`+strings.Repeat("~", 255)+`"`, `"subject":"sub_`+strings.Repeat("a", 32)+`"`, issuedM),
+			records.Digest{Kind: "record.digest", Digest: statement.Digest{SHA256: hex64}, MediaType: "a" + strings.Repeat("b", 126) + "/c" + strings.Repeat("d", 126), Source: strings.Repeat("~", 255), Subject: "sub_" + strings.Repeat("a", 32), IssuedAt: issued},
+			[]string{"sha256:" + hex64, "record-subject:sub_" + strings.Repeat("a", 32)},
 		},
 		{
 			"media type punctuation", payload(digestM, `"media_type":"application/vnd.ms-excel.sheet.macroenabled.12"`, `"source":"!\"#$%&'()*+,-./:;<=>?@[\\]^_{|}~"`, issuedM),
@@ -183,6 +183,8 @@ func TestParseInvalid(t *testing.T) {
 		{"subject non-ASCII", payload(digestM, `"subject":"Sé"`, issuedM), "subject"},
 		{"subject too long", payload(digestM, `"subject":"`+strings.Repeat("s", 129)+`"`, issuedM), "subject"},
 		{"subject trailing newline", payload(digestM, `"subject":"S1\n"`, issuedM), "subject"},
+		{"subject a record number", payload(digestM, `"subject":"MRN-0012345"`, issuedM), "never a patient identifier"},
+		{"subject upper-case hex", payload(digestM, `"subject":"sub_0123456789ABCDEF0123456789ABCDEF"`, issuedM), "subject"},
 		{"subject array", payload(digestM, `"subject":["S1"]`, issuedM), `"subject"`},
 
 		// strict JSON
@@ -223,7 +225,7 @@ func TestRefs(t *testing.T) {
 		want []string
 	}{
 		{records.Digest{Digest: statement.Digest{SHA256: hex64}}, []string{"sha256:" + hex64}},
-		{records.Digest{Digest: statement.Digest{SHA256: hex64, Salted: true}, Subject: "P-7"}, []string{"sha256:" + hex64, "subject:P-7"}},
+		{records.Digest{Digest: statement.Digest{SHA256: hex64, Salted: true}, Subject: "P-7"}, []string{"sha256:" + hex64, "record-subject:P-7"}},
 		// Neither the media type nor the source is an index key.
 		{records.Digest{Digest: statement.Digest{SHA256: hex64}, MediaType: "text/plain", Source: "s"}, []string{"sha256:" + hex64}},
 	} {
@@ -249,11 +251,11 @@ func TestRegister(t *testing.T) {
 	if k.Check != nil {
 		t.Error("record.digest has a Check; it needs none")
 	}
-	kind, st, err := r.Parse(payload(digestM, `"subject":"S1"`, issuedM))
+	kind, st, err := r.Parse(payload(digestM, `"subject":"sub_0123456789abcdef0123456789abcdef"`, issuedM))
 	if err != nil || kind.Name != records.TypeDigest {
 		t.Fatalf("registry Parse = %v, %v", kind, err)
 	}
-	if got := st.Refs(); !reflect.DeepEqual(got, []string{"sha256:" + hex64, "subject:S1"}) {
+	if got := st.Refs(); !reflect.DeepEqual(got, []string{"sha256:" + hex64, "record-subject:sub_0123456789abcdef0123456789abcdef"}) {
 		t.Errorf("Refs = %q", got)
 	}
 	// Through the registry the type must be exactly record.digest.
@@ -270,7 +272,7 @@ func TestRegister(t *testing.T) {
 
 // A parsed statement marshals back to the API's JSON form.
 func TestMarshal(t *testing.T) {
-	in := payload(`"digest":{"sha256":"`+hex64+`","salted":true}`, `"media_type":"application/pdf"`, `"source":"s"`, `"subject":"S1"`, issuedM)
+	in := payload(`"digest":{"sha256":"`+hex64+`","salted":true}`, `"media_type":"application/pdf"`, `"source":"s"`, `"subject":"sub_0123456789abcdef0123456789abcdef"`, issuedM)
 	st, err := records.Parse(in)
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +364,7 @@ func FuzzParse(f *testing.F) {
 		refs := st.Refs()
 		want := []string{"sha256:" + d.Digest.SHA256}
 		if d.Subject != "" {
-			want = append(want, "subject:"+d.Subject)
+			want = append(want, "record-subject:"+d.Subject)
 		}
 		if !reflect.DeepEqual(refs, want) {
 			t.Fatalf("Refs = %q, want %q", refs, want)

@@ -503,7 +503,7 @@ func TestSeedCorpus(t *testing.T) {
 
 var (
 	refPattern     = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-	subjectPattern = regexp.MustCompile(`^subject:[A-Za-z0-9_-]{1,128}$`)
+	subjectPattern = regexp.MustCompile(`^record-subject:sub_[0-9a-f]{32}$`)
 )
 
 func FuzzRegistryParse(f *testing.F) {

@@ -94,3 +94,25 @@ func (s *Store) EraseConsentSubject(ctx context.Context, subject string, secretH
 	}
 	return erased.Time.UTC(), nil
 }
+
+// ErasedConsentSubjects lists every erased subject with the time of its
+// erasure.
+func (s *Store) ErasedConsentSubjects(ctx context.Context) ([]ConsentSubject, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT subject, trial_id, erased_at FROM trialog_consent_subjects WHERE erased_at IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ConsentSubject
+	for rows.Next() {
+		var c ConsentSubject
+		var at time.Time
+		if err := rows.Scan(&c.Subject, &c.TrialID, &at); err != nil {
+			return nil, err
+		}
+		at = at.UTC()
+		c.ErasedAt = &at
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

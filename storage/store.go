@@ -114,10 +114,14 @@ func (s *Store) CreatePrincipal(ctx context.Context, p Principal, tokenHash []by
 }
 
 // EnsureAdmin makes sure a principal with the admin role exists under id and
-// that tokenHash is one of its tokens. It is idempotent.
+// that tokenHash is its only token: replacing the admin token file revokes
+// the old token. It is idempotent.
 func (s *Store) EnsureAdmin(ctx context.Context, id string, tokenHash []byte) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, insertPrincipalIgnore, id, "admin", "admin"); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM trialog_tokens WHERE principal_id = ? AND token_hash <> ?`, id, tokenHash); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, insertTokenIgnore, tokenHash, id)

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/internal/daemon"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
 	"github.com/trialog/trialog/personality/api"
@@ -142,4 +144,11 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestMain(m *testing.M) {
+	// The trialogd these tests run logs through Trillian's klog and the
+	// MySQL driver's logger; keep them out of the test output.
+	daemon.RouteLibraryLogs(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
 }

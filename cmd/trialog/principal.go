@@ -20,8 +20,7 @@ import (
 func runPrincipal(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 || args[0] != "create" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(env.stdout, "Usage: trialog principal create --admin-token-file F --name NAME --role ROLE [--pub PREFIX.pub…] --token-out FILE")
-			return nil
+			return runPrincipal(ctx, env, []string{"create", "--help"})
 		}
 		return usageErrorf("name a subcommand: create")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -111,5 +112,33 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	t.Setenv("TRIALOG_QUEUE_SIZE", "many")
 	if _, err := parseFlags(newFlagSet(), nil); err == nil || !strings.Contains(err.Error(), "TRIALOG_QUEUE_SIZE") {
 		t.Fatalf("a bad environment value: %v", err)
+	}
+}
+
+// TestRefusesRolledBackCheckpoints removes the newest checkpoints from the
+// database behind trialogd's back. The checkpoint it last signed, kept in its
+// data directory, makes it refuse to start rather than sign a second history.
+func TestRefusesRolledBackCheckpoints(t *testing.T) {
+	dsn := testdb.DSN(t)
+	cfg := testserver.Config(t, dsn)
+	srv := testserver.Start(t, cfg)
+	sponsor := srv.NewPrincipal(t, "Sponsor", "sponsor")
+	for i := 0; i < 3; i++ {
+		if _, _, err := sponsor.Client.Submit(context.Background(), sponsor.Sign(testserver.DigestStatement(fmt.Sprintf("rollback %d", i))), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := testserver.ReadLog(t, srv.URL)
+	srv.Stop(t)
+	anchor, err := os.ReadFile(filepath.Join(cfg.DataDir, "checkpoint"))
+	if err != nil || !strings.Contains(string(anchor), fmt.Sprintf("\n%d\n", last.Size)) {
+		t.Fatalf("the data dir does not hold the last signed checkpoint: %v\n%s", err, anchor)
+	}
+	db := testdb.Open(t, dsn)
+	if _, err := db.Exec(`DELETE FROM trialog_checkpoints WHERE tree_size = ?`, last.Size); err != nil {
+		t.Fatal(err)
+	}
+	if err := serveErr(t, cfg); err == nil || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("start on a rolled-back database: %v, want a refusal", err)
 	}
 }
