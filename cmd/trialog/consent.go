@@ -309,14 +309,7 @@ func runConsentGrant(ctx context.Context, env *environ, args []string) error {
 	if err := consentParse(fl, args); err != nil {
 		return err
 	}
-	id, err := trialID(*trial)
-	if err != nil {
-		return err
-	}
-	if err := checkSubject(*subject); err != nil {
-		return err
-	}
-	issued, err := sf.check(time.Now())
+	h, err := consentHeader(consent.TypeGrant, *trial, *subject, sf)
 	if err != nil {
 		return err
 	}
@@ -346,10 +339,7 @@ func runConsentGrant(ctx context.Context, env *environ, args []string) error {
 	if err := checkPurposes("deny", deny, seen); err != nil {
 		return err
 	}
-	g := consent.Grant{
-		Header: consent.Header{Kind: consent.TypeGrant, TrialID: id, Subject: *subject, IssuedAt: issued},
-		Form:   consent.Form{Version: *version, SHA256: sum},
-	}
+	g := consent.Grant{Header: h, Form: consent.Form{Version: *version, SHA256: sum}}
 	for _, p := range permit {
 		g.Scope = append(g.Scope, consent.Scope{Purpose: p, Decision: consent.Permit})
 	}
@@ -388,21 +378,14 @@ func runConsentWithdraw(ctx context.Context, env *environ, args []string) error 
 	if err := consentParse(fl, args); err != nil {
 		return err
 	}
-	id, err := trialID(*trial)
-	if err != nil {
-		return err
-	}
-	if err := checkSubject(*subject); err != nil {
-		return err
-	}
-	issued, err := sf.check(time.Now())
+	h, err := consentHeader(consent.TypeWithdraw, *trial, *subject, sf)
 	if err != nil {
 		return err
 	}
 	if err := checkPurposes("purposes", purposes, map[string]string{}); err != nil {
 		return err
 	}
-	wd := consent.Withdraw{Header: consent.Header{Kind: consent.TypeWithdraw, TrialID: id, Subject: *subject, IssuedAt: issued}, Purposes: purposes}
+	wd := consent.Withdraw{Header: h, Purposes: purposes}
 	payload, err := json.Marshal(&wd)
 	if err != nil {
 		return err
@@ -411,6 +394,23 @@ func runConsentWithdraw(ctx context.Context, env *environ, args []string) error 
 		return usageErrorf("%v", err)
 	}
 	return signAndLog(ctx, env, sf, payload)
+}
+
+// consentHeader checks the flags every consent statement shares and returns
+// its header.
+func consentHeader(kind, trial, subject string, sf *signFlags) (consent.Header, error) {
+	id, err := trialID(trial)
+	if err != nil {
+		return consent.Header{}, err
+	}
+	if err := checkSubject(subject); err != nil {
+		return consent.Header{}, err
+	}
+	issued, err := sf.check(time.Now())
+	if err != nil {
+		return consent.Header{}, err
+	}
+	return consent.Header{Kind: kind, TrialID: id, Subject: subject, IssuedAt: issued}, nil
 }
 
 // signAndLog signs a statement with --key, submits it and waits for its
