@@ -74,11 +74,6 @@ func (s *Service) entryWithProof(ctx context.Context, e *storage.Entry, cp *Publ
 	return out, nil
 }
 
-// entryProvenEarly proves a just-published entry against cp.
-func (s *Service) entryProvenEarly(ctx context.Context, e *storage.Entry, cp *Published) (*Entry, error) {
-	return s.entryWithProof(ctx, e, cp)
-}
-
 // InclusionProof returns the proof that leaf index is in the tree of size
 // treeSize.
 func (s *Service) InclusionProof(ctx context.Context, index, treeSize int64) (*InclusionProof, error) {

@@ -117,7 +117,7 @@ func (s *Service) finish(ctx context.Context, a storage.Appended, wait time.Dura
 		cp, err := s.WaitPublished(wctx, a.LeafIndex)
 		cancel()
 		if err == nil {
-			e, err := s.entryProvenEarly(ctx, &a.Entry, cp)
+			e, err := s.entryWithProof(ctx, &a.Entry, cp)
 			if err != nil {
 				return nil, err
 			}

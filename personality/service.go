@@ -342,7 +342,7 @@ func (s *Service) Ready(ctx context.Context) error {
 		return errors.New("MySQL is unreachable")
 	}
 	if _, err := s.latestRoot(ctx); err != nil {
-		return errors.New("Trillian is unreachable")
+		return errors.New("the Trillian log server is unreachable")
 	}
 	return nil
 }

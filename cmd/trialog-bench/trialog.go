@@ -160,7 +160,6 @@ type result struct {
 	rate     float64
 	p50, p99 time.Duration
 	errors   int64
-	firstErr error
 }
 
 type latencies struct {
