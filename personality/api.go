@@ -41,6 +41,7 @@ type HandlerFunc func(r *http.Request) (int, any, error)
 // API is trialogd's HTTP API.
 type API struct {
 	unavailable throttle
+	limits      *limiters
 	svc         *Service
 	router      *mux.Router
 	log         *slog.Logger
@@ -49,7 +50,8 @@ type API struct {
 
 // NewAPI returns the API over svc. gather serves /metrics.
 func NewAPI(svc *Service, gather prometheus.Gatherer) *API {
-	a := &API{svc: svc, router: mux.NewRouter(), log: svc.log, gather: gather, unavailable: throttle{period: 10 * time.Second}}
+	a := &API{svc: svc, router: mux.NewRouter(), log: svc.log, gather: gather, unavailable: throttle{period: 10 * time.Second},
+		limits: newLimiters(svc.cfg.RateLimit, svc.cfg.RateBurst)}
 	a.routes()
 	return a
 }
@@ -118,7 +120,10 @@ func (a *API) wrap(name string, h HandlerFunc) http.Handler {
 // writeErr writes the API error object for err and returns the status.
 func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) int {
 	apiErr := a.classify(r, err)
-	if apiErr.Status == http.StatusServiceUnavailable {
+	switch {
+	case apiErr.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int(apiErr.RetryAfter/time.Second)))
+	case apiErr.Status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	writeError(w, apiErr)
@@ -214,8 +219,13 @@ func bearer(r *http.Request) string {
 }
 
 // Caller authenticates the request's bearer token.
+// Each authenticated request counts against the principal's rate limit.
 func (a *API) Caller(r *http.Request) (statement.Caller, error) {
-	return a.svc.Authenticate(r.Context(), bearer(r))
+	c, err := a.svc.Authenticate(r.Context(), bearer(r))
+	if err != nil {
+		return c, err
+	}
+	return c, a.limits.allow(c.PrincipalID)
 }
 
 func parseWait(r *http.Request) (time.Duration, error) {

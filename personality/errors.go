@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // ErrUnavailable means trialogd cannot serve the request now: Trillian or
@@ -20,6 +21,8 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter, if set, is sent as the Retry-After header.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }

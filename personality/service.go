@@ -66,6 +66,11 @@ type Config struct {
 	// memory (about 100 bytes per leaf with the leaf index) to serve proofs
 	// without reading Trillian. Default 4,194,304; negative turns it off.
 	NodeCacheLeaves int
+	// RateLimit is the requests per second each principal may make (its
+	// token bucket's rate); RateBurst the bucket's size (default twice the
+	// rate). Zero turns rate limiting off.
+	RateLimit float64
+	RateBurst int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }

@@ -286,3 +286,41 @@ func TestWithoutNodeStore(t *testing.T) {
 		t.Fatalf("unknown leaf hash: %v, want 404", err)
 	}
 }
+
+// TestRateLimit: a principal over its rate gets 429 rate_limited with
+// Retry-After and nothing is logged; another principal is not affected.
+func TestRateLimit(t *testing.T) {
+	cfg := testserver.Config(t, testdb.DSN(t))
+	cfg.RateLimit, cfg.RateBurst = 0.2, 2
+	srv := testserver.Start(t, cfg)
+	a := srv.NewPrincipal(t, "Busy sponsor", "sponsor")
+	b := srv.NewPrincipal(t, "Other sponsor", "sponsor")
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		if _, _, err := a.Client.Submit(ctx, a.Sign(testserver.DigestStatement(fmt.Sprintf("burst %d", i))), 0); err != nil {
+			t.Fatalf("request %d within the burst: %v", i, err)
+		}
+	}
+	body, _ := testserver.JSON(a.Sign(testserver.DigestStatement("over the rate")))
+	status, hdr, resp := testserver.Request(t, http.MethodPost, srv.URL+"/v1/entries", a.Token, "application/json", body)
+	var e api.Error
+	json.Unmarshal(resp, &e)
+	if status != http.StatusTooManyRequests || e.Error.Code != "rate_limited" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("over the rate: %d %s (Retry-After %q), want 429 rate_limited with Retry-After", status, resp, hdr.Get("Retry-After"))
+	}
+	if _, err := a.Client.Entry(ctx, mustEntryID(t, body)); !client.IsStatus(err, http.StatusNotFound) {
+		t.Fatalf("a refused submission was logged: %v", err)
+	}
+	if _, _, err := b.Client.Submit(ctx, b.Sign(testserver.DigestStatement("other principal")), 0); err != nil {
+		t.Fatalf("another principal was limited too: %v", err)
+	}
+}
+
+func mustEntryID(t *testing.T, envJSON []byte) string {
+	t.Helper()
+	p, err := envelope.Parse(envJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.ID
+}

@@ -76,6 +76,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&c.SequencerBatch, "sequencer-batch", 4096, "in-process sequencer: most leaves integrated per pass")
 	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most entries appended to MySQL in one transaction")
 	fs.IntVar(&c.NodeCacheLeaves, "node-cache-leaves", 1<<22, "largest tree whose Merkle nodes are kept in memory to serve proofs (about 100 bytes per leaf); -1: never, proofs come from Trillian")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "requests per second each principal may make, answered 429 beyond it (0: no limit)")
+	fs.IntVar(&c.RateBurst, "rate-burst", 0, "requests a principal may make at once before --rate-limit applies (default: twice the rate)")
 	fs.IntVar(&c.QueueSize, "queue-size", 8192, "submissions that may wait for MySQL before new ones get 503")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGTERM")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")

@@ -42,6 +42,8 @@ type Config struct {
 	MaxBatch           int
 	QueueSize          int
 	NodeCacheLeaves    int // see personality.Config; negative: off
+	RateLimit          float64
+	RateBurst          int
 	ShutdownTimeout    time.Duration
 }
 
@@ -108,6 +110,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		MaxBatch:           cfg.MaxBatch,
 		QueueSize:          cfg.QueueSize,
 		NodeCacheLeaves:    cfg.NodeCacheLeaves,
+		RateLimit:          cfg.RateLimit,
+		RateBurst:          cfg.RateBurst,
 	})
 	if err != nil {
 		return err
