@@ -64,7 +64,7 @@ bench: ## quick figures: P1 (with plain Trillian and the ratio), P2, the batch r
 	@echo 'P4 offline receipt verification, one core, every check (target ≥ 20,000 receipts/s per core):'
 	$(GO) test -run '^$$' -bench 'VerifyReceipts$$' -benchtime 2s -cpu 1 ./personality/receipt | grep -E 'receipts/s|^ok'
 
-bench-large: ## large-tree figures (P3, P5, P6) on one log grown to 2M entries; writes docs/perf/; 15+ minutes
+bench-large: ## large-tree figures (P3, P5, P6) on one log grown to 2M entries; writes docs/perf/; about 12 minutes
 	mkdir -p docs/perf
 	$(GO) run ./cmd/trialog-bench -large -csv docs/perf/large.csv $(BENCHFLAGS) | tee docs/perf/large.txt
 	$(GO) run ./scripts/plot-throughput docs/perf/large.csv docs/perf/throughput.svg
