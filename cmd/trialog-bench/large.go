@@ -2,11 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -67,16 +63,9 @@ func large(ctx context.Context, o options) error {
 	if err := waitReady(ctx, b.url); err != nil {
 		return err
 	}
-	tok, err := os.ReadFile(filepath.Join(dir, "data", "admin.token"))
-	if err != nil {
+	if err := b.registerSponsor(ctx, filepath.Join(dir, "data")); err != nil {
 		return err
 	}
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	p, err := client.New(b.url, strings.TrimSpace(string(tok))).CreatePrincipal(ctx, api.NewPrincipal{Name: "bench sponsor", Role: "sponsor", PublicKeys: []string{base64.StdEncoding.EncodeToString(pub)}})
-	if err != nil {
-		return err
-	}
-	b.token, b.priv = p.Token, priv
 	pid := cmd.Process.Pid
 
 	type point struct {
@@ -223,7 +212,7 @@ func load(ctx context.Context, b *bench, n int64) ([]string, error) {
 				}
 				body, _ := json.Marshal(api.Batch{Envelopes: envs})
 				var res api.BatchResults
-				if err := b.postJSON(ctx, "/v1/entries:batch", body, &res); err != nil {
+				if err := b.post(ctx, "/v1/entries:batch", body, http.StatusOK, &res); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -370,21 +359,4 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-// postJSON posts body with the bench's token and decodes a 200 answer.
-func (b *bench) postJSON(ctx context.Context, path string, body []byte, out any) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.url+path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	resp, err := b.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, msg)
-	}
-	return json.Unmarshal(msg, out)
 }

@@ -96,33 +96,33 @@ func startTrialogd(ctx context.Context, o options) (*bench, error) {
 		}},
 		stop: func() { cancel(); <-done; os.RemoveAll(dir); drop() },
 	}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(b.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			b.stop()
-			return nil, fmt.Errorf("trialogd did not become ready")
-		}
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
+	if err := waitReady(ctx, b.url); err != nil {
 		b.stop()
 		return nil, err
+	}
+	if err := b.registerSponsor(ctx, dir); err != nil {
+		b.stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+// registerSponsor registers a sponsor with a fresh key, with the admin token
+// in dataDir, and keeps its token and key for the bench's submissions.
+func (b *bench) registerSponsor(ctx context.Context, dataDir string) error {
+	tok, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	if err != nil {
+		return err
 	}
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	p, err := client.New(b.url, strings.TrimSpace(string(tok))).CreatePrincipal(ctx, api.NewPrincipal{
 		Name: "bench sponsor", Role: "sponsor", PublicKeys: []string{base64.StdEncoding.EncodeToString(pub)},
 	})
 	if err != nil {
-		b.stop()
-		return nil, err
+		return err
 	}
 	b.token, b.priv = p.Token, priv
-	return b, nil
+	return nil
 }
 
 // envelopeBody signs a new record.digest statement; signing is client work,
@@ -138,8 +138,9 @@ func (b *bench) envelopeBody() []byte {
 	return body
 }
 
-// post sends one request and reports whether it was answered with want.
-func (b *bench) post(ctx context.Context, path string, body []byte, want int) error {
+// post sends one request with the bench's token and fails unless it is
+// answered with want; a non-nil out receives the decoded answer.
+func (b *bench) post(ctx context.Context, path string, body []byte, want int, out any) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.url+path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+b.token)
@@ -151,6 +152,9 @@ func (b *bench) post(ctx context.Context, path string, body []byte, want int) er
 	msg, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
 		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, msg)
+	}
+	if out != nil {
+		return json.Unmarshal(msg, out)
 	}
 	return nil
 }
@@ -231,7 +235,7 @@ func runP1(ctx context.Context, o options, b *bench) (result, error) {
 			for runCtx.Err() == nil {
 				env := body()
 				t := time.Now()
-				err := b.post(runCtx, "/v1/entries?wait=30s", env, http.StatusCreated)
+				err := b.post(runCtx, "/v1/entries?wait=30s", env, http.StatusCreated, nil)
 				if runCtx.Err() != nil {
 					return
 				}
@@ -315,7 +319,7 @@ func measureP2(ctx context.Context, o options, rate float64) (result, error) {
 		go func(body []byte) {
 			defer wg.Done()
 			t := time.Now()
-			if err := b.post(ctx, "/v1/entries?wait=30s", body, http.StatusCreated); err != nil {
+			if err := b.post(ctx, "/v1/entries?wait=30s", body, http.StatusCreated, nil); err != nil {
 				errs.Add(1)
 				firstErr.CompareAndSwap(nil, err)
 				return
@@ -357,7 +361,7 @@ func measureBatch(ctx context.Context, o options) (result, error) {
 				}
 				body, _ := json.Marshal(api.Batch{Envelopes: envs})
 				t := time.Now()
-				if err := b.post(runCtx, "/v1/entries:batch?wait=30s", body, http.StatusOK); err != nil {
+				if err := b.post(runCtx, "/v1/entries:batch?wait=30s", body, http.StatusOK, nil); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
