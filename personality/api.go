@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/trialog/trialog/internal/strictjson"
 	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
@@ -42,6 +43,7 @@ type HandlerFunc func(r *http.Request) (int, any, error)
 type API struct {
 	unavailable throttle
 	limits      *limiters
+	authGuard   *authGuard
 	svc         *Service
 	router      *mux.Router
 	log         *slog.Logger
@@ -51,7 +53,8 @@ type API struct {
 // NewAPI returns the API over svc. gather serves /metrics.
 func NewAPI(svc *Service, gather prometheus.Gatherer) *API {
 	a := &API{svc: svc, router: mux.NewRouter(), log: svc.log, gather: gather, unavailable: throttle{period: 10 * time.Second},
-		limits: newLimiters(svc.cfg.RateLimit, svc.cfg.RateBurst)}
+		limits:    newLimiters(svc.cfg.RateLimit, svc.cfg.RateBurst),
+		authGuard: newAuthGuard(svc.cfg.AuthFailureRate, svc.cfg.AuthFailureBurst)}
 	a.routes()
 	return a
 }
@@ -192,7 +195,12 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	return io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	if mbe := (*http.MaxBytesError)(nil); err != nil && !errors.As(err, &mbe) {
+		// A broken chunked encoding or a client that went away.
+		return nil, errInvalid("the request body could not be read: %v", err)
+	}
+	return b, err
 }
 
 // decodeJSON reads a JSON request body strictly into v.
@@ -201,27 +209,30 @@ func decodeJSON(r *http.Request, limit int64, v any) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errInvalid("the body is not the expected JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
+	// The same I-JSON reader as signed statements: no duplicate or
+	// case-variant keys, no trailing data, at most 64 levels, linear cost.
+	if err := strictjson.Unmarshal(b, v); err != nil {
+		return errInvalid("the body is not the expected JSON object: %v", err)
 	}
 	return nil
 }
 
-// bearer returns the caller's token.
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return strings.TrimSpace(tok)
-	}
-	return ""
-}
-
 // Caller authenticates the request's bearer token.
 // Each authenticated request counts against the principal's rate limit.
+// Failed authentications are counted per client address (authguard.go).
 func (a *API) Caller(r *http.Request) (statement.Caller, error) {
-	c, err := a.svc.Authenticate(r.Context(), bearer(r))
+	addr, tok := clientAddr(r), bearer(r)
+	if err := a.authGuard.admit(addr); err != nil {
+		return statement.Caller{}, err
+	}
+	if tok != "" && a.authGuard.knownBad(tok) {
+		a.authGuard.failed(addr, "")
+		return statement.Caller{}, errUnauthenticated("the token is not known")
+	}
+	c, err := a.svc.Authenticate(r.Context(), tok)
+	if e := (*Error)(nil); errors.As(err, &e) && e.Status == http.StatusUnauthorized {
+		a.authGuard.failed(addr, tok)
+	}
 	if err != nil {
 		return c, err
 	}

@@ -71,6 +71,11 @@ type Config struct {
 	// rate). Zero turns rate limiting off.
 	RateLimit float64
 	RateBurst int
+	// AuthFailureRate is the failed authentications per second one client
+	// address may make, AuthFailureBurst how many at once; beyond them it is
+	// answered 429. Zero or negative rate turns the limit off.
+	AuthFailureRate  float64
+	AuthFailureBurst int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
@@ -288,14 +293,11 @@ func (s *Service) readAnchor() (*Published, error) {
 	return &Published{Size: cp.Size, Root: cp.Hash, Note: b}, nil
 }
 
-// writeAnchor records a checkpoint just signed and stored. A crash can leave
-// the previous one, which is an earlier checkpoint and still a valid anchor.
+// writeAnchor records a checkpoint just signed and stored, durably. A crash
+// can leave the previous one, which is an earlier checkpoint and still a
+// valid anchor, never a partial file.
 func (s *Service) writeAnchor(p *Published) error {
-	tmp := s.anchorPath() + ".tmp"
-	if err := os.WriteFile(tmp, p.Note, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.anchorPath())
+	return writeFileAtomic(s.anchorPath(), p.Note, 0o644)
 }
 
 // Run runs the pipeline until ctx ends: the appender, the feeder, the

@@ -78,6 +78,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&c.NodeCacheLeaves, "node-cache-leaves", 1<<22, "largest tree whose Merkle nodes are kept in memory to serve proofs (about 100 bytes per leaf); -1: never, proofs come from Trillian")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "requests per second each principal may make, answered 429 beyond it (0: no limit)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "requests a principal may make at once before --rate-limit applies (default: twice the rate)")
+	fs.StringVar(&c.AdminListen, "admin-listen", "", "address of a second listener that alone serves /v1/admin/* and /metrics (default: none, --listen serves them)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS on every listener; read again on SIGHUP")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert; read again on SIGHUP")
+	fs.IntVar(&c.MaxConnections, "max-connections", 1024, "most open connections per listener; more wait to be accepted (0: no cap)")
+	fs.Float64Var(&c.AuthFailureRate, "auth-failure-rate", 1, "failed authentications per second a client address may make after its burst, answered 429 beyond it (0: no limit)")
+	fs.IntVar(&c.AuthFailureBurst, "auth-failure-burst", 20, "failed authentications a client address may make at once before --auth-failure-rate applies")
 	fs.IntVar(&c.QueueSize, "queue-size", 8192, "submissions that may wait for MySQL before new ones get 503")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGTERM")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
@@ -111,6 +117,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	}
 	if c.Origin == "" || strings.ContainsAny(c.Origin, " +\n") {
 		return c, fmt.Errorf("--origin must be non-empty without spaces or '+', such as example.org/trialog")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return c, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.MaxConnections < 0 || c.AuthFailureBurst < 1 {
+		return c, fmt.Errorf("--max-connections must not be negative and --auth-failure-burst must be positive")
 	}
 	if c.MaxBatch < 1 || c.QueueSize < 1 || c.SequencerBatch < 1 {
 		return c, fmt.Errorf("--max-batch, --queue-size and --sequencer-batch must be positive")

@@ -11,10 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
@@ -45,20 +49,62 @@ type Config struct {
 	RateLimit          float64
 	RateBurst          int
 	ShutdownTimeout    time.Duration
+	// AdminListen, if set, is the address of a second listener that alone
+	// serves /v1/admin/* and /metrics (404 on Listen).
+	AdminListen string
+	// TLSCert and TLSKey, if set, are PEM files: both listeners then speak
+	// HTTPS only, and the files are read again on Reload (SIGHUP).
+	TLSCert, TLSKey string
+	// MaxConnections caps the open connections of each listener; further
+	// ones wait to be accepted. Zero: no cap.
+	MaxConnections int
+	// AuthFailureRate and AuthFailureBurst bound failed authentications per
+	// client address (see personality.Config).
+	AuthFailureRate  float64
+	AuthFailureBurst int
 }
 
-// Run starts trialogd on cfg.Listen and serves until ctx ends, then shuts
-// down within cfg.ShutdownTimeout.
+// Run starts trialogd on cfg.Listen (and cfg.AdminListen) and serves until
+// ctx ends, then shuts down within cfg.ShutdownTimeout.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	return Serve(ctx, cfg, logger, ln)
+	var adminLn net.Listener
+	if cfg.AdminListen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	return ServeListeners(ctx, cfg, logger, ln, adminLn)
 }
 
-// Serve is Run on an existing listener.
+// Serve is Run on an existing listener, without an admin listener.
 func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener) error {
+	return ServeListeners(ctx, cfg, logger, ln, nil)
+}
+
+// ServeListeners is Run on existing listeners; with adminLn nil, ln serves
+// everything.
+func ServeListeners(ctx context.Context, cfg Config, logger *slog.Logger, ln, adminLn net.Listener) error {
+	var certs *certReloader
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if cfg.TLSCert == "" || cfg.TLSKey == "" {
+			return errors.New("TLS needs both a certificate and a key file")
+		}
+		var err error
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return err
+		}
+	}
+	if cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, cfg.MaxConnections)
+		if adminLn != nil {
+			adminLn = netutil.LimitListener(adminLn, cfg.MaxConnections)
+		}
+	}
 	db, err := openWithRetry(ctx, cfg.MySQLDSN, logger)
 	if err != nil {
 		return err
@@ -112,6 +158,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		NodeCacheLeaves:    cfg.NodeCacheLeaves,
 		RateLimit:          cfg.RateLimit,
 		RateBurst:          cfg.RateBurst,
+		AuthFailureRate:    cfg.AuthFailureRate,
+		AuthFailureBurst:   cfg.AuthFailureBurst,
 	})
 	if err != nil {
 		return err
@@ -119,13 +167,27 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	api := personality.NewAPI(svc, reg)
 	personality.RegisterTrialRoutes(api)
 	personality.RegisterConsentRoutes(api)
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      personality.MaxWait + 30*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	newServer := func(h http.Handler) *http.Server {
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      personality.MaxWait + 30*time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		if certs != nil {
+			srv.TLSConfig = certs.tlsConfig()
+		}
+		return srv
+	}
+	type served struct {
+		srv *http.Server
+		ln  net.Listener
+	}
+	servers := []served{{newServer(api.Handler()), ln}}
+	if adminLn != nil {
+		servers = []served{{newServer(api.PublicHandler()), ln}, {newServer(api.AdminHandler()), adminLn}}
 	}
 
 	// The pipeline outlives the HTTP server during shutdown so that
@@ -135,23 +197,58 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	g, gctx := errgroup.WithContext(ctx)
 	pipeDone := make(chan struct{})
 	go func() { svc.Run(pipeCtx); close(pipeDone) }()
-	g.Go(func() error {
-		logger.Info("trialogd serving", "addr", ln.Addr().String(), "origin", svc.Origin(), "tree_id", svc.TreeID(),
-			"public_key", svc.PublicKey(), "admin_token_file", svc.AdminTokenPath(), "trillian", trillianMode(cfg))
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	adminAddr := ""
+	if adminLn != nil {
+		adminAddr = adminLn.Addr().String()
+	}
+	logger.Info("trialogd serving", "addr", ln.Addr().String(), "admin_addr", adminAddr, "tls", certs != nil,
+		"origin", svc.Origin(), "tree_id", svc.TreeID(),
+		"public_key", svc.PublicKey(), "admin_token_file", svc.AdminTokenPath(), "trillian", trillianMode(cfg))
+	for _, s := range servers {
+		g.Go(func() error {
+			var err error
+			if certs != nil {
+				err = s.srv.ServeTLS(s.ln, "", "")
+			} else {
+				err = s.srv.Serve(s.ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	if certs != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		g.Go(func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-hup:
+					if err := certs.Reload(); err != nil {
+						logger.Error("TLS certificate not reloaded; still serving the previous one", "err", err)
+					} else {
+						logger.Info("TLS certificate reloaded", "cert", cfg.TLSCert)
+					}
+				}
+			}
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		logger.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 		defer cancel()
-		err := srv.Shutdown(sctx)
+		var errs []error
+		for _, s := range servers {
+			errs = append(errs, s.srv.Shutdown(sctx))
+		}
 		stopPipe()
 		<-pipeDone
-		return err
+		return errors.Join(errs...)
 	})
 	err = g.Wait()
 	logger.Info("trialogd stopped")
