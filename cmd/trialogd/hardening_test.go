@@ -113,9 +113,9 @@ func TestUnsignedBodiesAreStrict(t *testing.T) {
 	// net/http's and the router's own errors are the API's error object.
 	for _, tc := range []struct {
 		name, method, path, ct string
-		body               []byte
-		status             int
-		code               string
+		body                   []byte
+		status                 int
+		code                   string
 	}{
 		{"unknown route", http.MethodGet, "/v1/nothing-here", "", nil, http.StatusNotFound, "not_found"},
 		{"wrong method", http.MethodDelete, "/v1/log", "", nil, http.StatusMethodNotAllowed, "invalid_argument"},

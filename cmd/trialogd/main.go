@@ -26,7 +26,13 @@ import (
 )
 
 func main() {
-	cfg, err := parseFlags(newFlagSet(), os.Args[1:])
+	args, repair := os.Args[1:], false
+	if len(args) > 0 && args[0] == "repair-tree" {
+		// trialogd repair-tree [flags]: move the log to a new Trillian tree
+		// fed from trialog's own entries, then exit (docs/operations.md).
+		args, repair = args[1:], true
+	}
+	cfg, err := parseFlags(newFlagSet(), args)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
 	}
@@ -43,6 +49,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if repair {
+		res, err := daemon.RepairTree(ctx, cfg.Config, logger)
+		if err != nil {
+			logger.Error("repair-tree failed; the log is unchanged", "err", err)
+			os.Exit(1)
+		}
+		fmt.Printf("the log now uses Trillian tree %d (was %d): %d entries, root %x, consistent with the checkpoint of size %d\n",
+			res.NewTreeID, res.OldTreeID, res.Size, res.Root, res.CheckpointSize)
+		return
+	}
 	if err := daemon.Run(ctx, cfg.Config, logger); err != nil {
 		logger.Error("trialogd stopped", "err", err)
 		os.Exit(1)
@@ -89,7 +105,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 224, "soft memory limit for the Go runtime in MiB (0: none); GOMEMLIMIT, if set, wins")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n       trialogd repair-tree [flags]   (every trialogd of the log stopped)\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
