@@ -321,7 +321,7 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 		default:
 			r, n := utf8.DecodeRune(d[s.pos:])
 			if r == utf8.RuneError && n == 1 {
-				return nil, false, s.errorf("invalid UTF-8")
+				return nil, false, s.errorf("string is not valid UTF-8")
 			}
 			s.pos += n
 		}
@@ -388,36 +388,39 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-// keySet holds an object's keys folded as encoding/json folds them: a
-// few in a fixed array, more in a map made for this object alone.
+// keySet holds an object's keys, folded as encoding/json folds them, with
+// the key as written: a few in a fixed array, more in a map made for this
+// object alone.
 type keySet struct {
-	small [8]string
+	small [8]struct{ folded, key string }
 	n     int
-	m     map[string]struct{}
+	m     map[string]string
 }
 
-func (k *keySet) addFolded(f string) (dup bool) {
+// add records key and returns the earlier key it clashes with, if any.
+func (k *keySet) add(key string) (earlier string, clash bool) {
+	f := fold(key)
 	if k.m == nil {
-		for _, s := range k.small[:k.n] {
-			if s == f {
-				return true
+		for _, e := range k.small[:k.n] {
+			if e.folded == f {
+				return e.key, true
 			}
 		}
 		if k.n < len(k.small) {
-			k.small[k.n] = f
+			k.small[k.n].folded, k.small[k.n].key = f, key
 			k.n++
-			return false
+			return "", false
 		}
-		k.m = make(map[string]struct{}, 2*len(k.small))
-		for _, s := range k.small {
-			k.m[s] = struct{}{}
+		k.m = make(map[string]string, 2*len(k.small))
+		for _, e := range k.small {
+			k.m[e.folded] = e.key
 		}
 	}
-	if _, ok := k.m[f]; ok {
-		return true
+	if e, ok := k.m[f]; ok {
+		return e, true
 	}
-	k.m[f] = struct{}{}
-	return false
+	k.m[f] = key
+	return "", false
 }
 
 func (s *scanner) object(depth int, sh *shape) error {
@@ -444,9 +447,6 @@ func (s *scanner) object(depth int, sh *shape) error {
 			key = s.unescape(raw)
 		}
 		s.path[depth] = pathElem{key: key, isKey: true}
-		if keys.addFolded(fold(key)) {
-			return fmt.Errorf("duplicate field %q (keys may appear once, in one letter case)", s.pathAt(depth+1))
-		}
 		var next *shape
 		if sh != nil {
 			if sh.object {
@@ -458,6 +458,12 @@ func (s *scanner) object(depth int, sh *shape) error {
 			} else {
 				next = sh.elem
 			}
+		}
+		if earlier, clash := keys.add(key); clash {
+			if earlier == key {
+				return fmt.Errorf("duplicate field %q", s.pathAt(depth+1))
+			}
+			return fmt.Errorf("duplicate field %q: the same key as %q but for letter case", s.pathAt(depth+1), earlier)
 		}
 		s.skipSpace()
 		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
