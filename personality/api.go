@@ -60,7 +60,7 @@ func NewAPI(svc *Service, gather prometheus.Gatherer) *API {
 }
 
 // Handler is the API's http.Handler.
-func (a *API) Handler() http.Handler { return a.router }
+func (a *API) Handler() http.Handler { return a.recovering(a.router) }
 
 // Service returns the log service behind the API.
 func (a *API) Service() *Service { return a.svc }

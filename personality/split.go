@@ -3,6 +3,7 @@ package personality
 import (
 	"net/http"
 	"path"
+	"runtime/debug"
 	"strings"
 )
 
@@ -17,24 +18,43 @@ func adminPath(p string) bool {
 // answer 404 as unknown routes do: with an admin listener, they exist only
 // there.
 func (a *API) PublicHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.recovering(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if adminPath(r.URL.Path) {
 			a.router.NotFoundHandler.ServeHTTP(w, r)
 			return
 		}
 		a.router.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // AdminHandler serves the admin API, /metrics and the health checks, and
 // answers 404 to everything else.
 func (a *API) AdminHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.recovering(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := path.Clean("/" + r.URL.Path); {
 		case adminPath(p), p == "/healthz", p == "/readyz":
 			a.router.ServeHTTP(w, r)
 		default:
 			a.router.NotFoundHandler.ServeHTTP(w, r)
 		}
+	}))
+}
+
+// recovering answers a handler's panic with the API's 500 error object and
+// logs it, instead of net/http's dropped connection.
+func (a *API) recovering(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			writeError(w, newError(http.StatusInternalServerError, "internal", "internal error"))
+		}()
+		h.ServeHTTP(w, r)
 	})
 }
