@@ -25,7 +25,9 @@ func TestRecoveringAnswersJSON(t *testing.T) {
 	h := a.recovering(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/log", nil))
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	if w.Code != http.StatusInternalServerError || json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Error.Code != "internal" || e.Error.Message != "internal error" {
 		t.Fatalf("panic answered %d %s", w.Code, w.Body)
 	}
