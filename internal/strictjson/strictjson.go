@@ -319,6 +319,8 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 		case c < utf8.RuneSelf:
 			s.pos++
 		default:
+			// SPEC: RFC 7493 §2.1 — I-JSON text is UTF-8 (no surrogates
+			// encoded in it, no overlong forms).
 			r, n := utf8.DecodeRune(d[s.pos:])
 			if r == utf8.RuneError && n == 1 {
 				return nil, false, s.errorf("string is not valid UTF-8")
@@ -348,6 +350,8 @@ func (s *scanner) escape() error {
 	if !ok {
 		return s.errorf("invalid \\u escape in a string")
 	}
+	// SPEC: RFC 7493 §2.1 — no escape of a code point that is a surrogate
+	// or noncharacter alone; a surrogate pair must be complete.
 	switch {
 	case 0xDC00 <= r && r <= 0xDFFF:
 		return s.errorf("lone surrogate \\u%04x in a string", r)
@@ -459,6 +463,9 @@ func (s *scanner) object(depth int, sh *shape) error {
 				next = sh.elem
 			}
 		}
+		// SPEC: RFC 7493 §2.3 — member names are unique, compared after
+		// unescaping; and, as Go matches them case-insensitively, unique
+		// in letter case too.
 		if earlier, clash := keys.add(key); clash {
 			if earlier == key {
 				return fmt.Errorf("duplicate field %q", s.pathAt(depth+1))
