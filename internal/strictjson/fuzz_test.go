@@ -15,7 +15,7 @@ import (
 // reference reads data with encoding/json's tokenizer and reports what
 // this package should decide: the nesting depth reached and whether some
 // object holds two keys that fold to the same name.
-func reference(data []byte) (depth int, dupKey bool) {
+func reference(data []byte) (depth int, dupKey, nonchar bool) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	type frame struct {
 		obj   bool
@@ -26,7 +26,14 @@ func reference(data []byte) (depth int, dupKey bool) {
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) || err != nil {
-			return depth, dupKey
+			return depth, dupKey, nonchar
+		}
+		if s, ok := tok.(string); ok {
+			for _, r := range s {
+				if (0xFDD0 <= r && r <= 0xFDEF) || r&0xFFFE == 0xFFFE {
+					nonchar = true
+				}
+			}
 		}
 		var top *frame
 		if len(stack) > 0 {
@@ -71,7 +78,8 @@ var surrogateEscape = regexp.MustCompile(`\\u[dD][89a-fA-F]`)
 // FuzzValid checks that Valid agrees with encoding/json: whatever Valid
 // accepts encoding/json accepts and reads within the limits, and whatever
 // encoding/json accepts that is valid UTF-8, no deeper than MaxDepth,
-// without lone surrogates and without duplicate or case-variant keys,
+// without lone surrogates or noncharacters and without duplicate or
+// case-variant keys,
 // Valid accepts.
 func FuzzValid(f *testing.F) {
 	for _, s := range []string{
@@ -91,9 +99,9 @@ func FuzzValid(f *testing.F) {
 			if !utf8.Valid(data) {
 				t.Fatalf("Valid accepted invalid UTF-8: %q", data)
 			}
-			depth, dup := reference(data)
-			if depth > MaxDepth || dup {
-				t.Fatalf("Valid accepted depth %d, duplicate keys %v: %q", depth, dup, data)
+			depth, dup, nonchar := reference(data)
+			if depth > MaxDepth || dup || nonchar {
+				t.Fatalf("Valid accepted depth %d, duplicate keys %v, noncharacters %v: %q", depth, dup, nonchar, data)
 			}
 			dec := json.NewDecoder(bytes.NewReader(data))
 			dec.UseNumber() // 1e700 is JSON, not a float64
@@ -111,7 +119,7 @@ func FuzzValid(f *testing.F) {
 		if !std || !utf8.Valid(data) || surrogateEscape.Match(data) {
 			return
 		}
-		if depth, dup := reference(data); depth <= MaxDepth && !dup {
+		if depth, dup, nonchar := reference(data); depth <= MaxDepth && !dup && !nonchar {
 			t.Fatalf("Valid refused (%v) what it should accept: %q", err, data)
 		}
 	})

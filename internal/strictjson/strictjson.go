@@ -4,7 +4,8 @@
 // Every document is first read by one hand-written scanner that enforces
 // I-JSON (RFC 7493) and more:
 //
-//   - valid UTF-8 throughout, and no escaped lone surrogate ("\ud800");
+//   - valid UTF-8 throughout, no escaped lone surrogate ("\ud800") and no
+//     noncharacter (U+FFFF, U+FDD0…), raw or escaped;
 //   - no object with the same key twice, nor two keys that differ only in
 //     case (Go's encoding/json matches keys case-insensitively, so "ROLE"
 //     would fill a field named role);
@@ -325,6 +326,9 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 			if r == utf8.RuneError && n == 1 {
 				return nil, false, s.errorf("string is not valid UTF-8")
 			}
+			if noncharacter(r) {
+				return nil, false, s.errorf("noncharacter U+%04X in a string", r)
+			}
 			s.pos += n
 		}
 	}
@@ -364,11 +368,23 @@ func (s *scanner) escape() error {
 		if !ok || r2 < 0xDC00 || r2 > 0xDFFF {
 			return s.errorf("lone surrogate \\u%04x in a string", r)
 		}
+		if c := 0x10000 + (r-0xD800)<<10 + (r2 - 0xDC00); noncharacter(c) {
+			return s.errorf("noncharacter U+%04X in a string", c)
+		}
 		s.pos += 12
 		return nil
+	case noncharacter(r):
+		return s.errorf("noncharacter U+%04X in a string", r)
 	}
 	s.pos += 6
 	return nil
+}
+
+// noncharacter reports whether r is one of Unicode's 66 noncharacters,
+// which I-JSON excludes: U+FDD0 to U+FDEF and the last two code points of
+// every plane.
+func noncharacter(r rune) bool {
+	return (0xFDD0 <= r && r <= 0xFDEF) || r&0xFFFE == 0xFFFE
 }
 
 func hex4(b []byte) (rune, bool) {
