@@ -9,7 +9,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,6 +134,51 @@ func TestUnsignedBodiesAreStrict(t *testing.T) {
 		if code, _ := apiError(t, tc.name, h, body); status != tc.status || code != tc.code {
 			t.Errorf("%s: %d %s, want %d %s", tc.name, status, code, tc.status, tc.code)
 		}
+	}
+
+	// Hostile bodies in parallel, each about 1 MiB: nested arrays, nested
+	// objects, objects 63 deep repeated and one object with 80,000 keys
+	// whose last repeats the first. Each is answered 400 quickly and the
+	// server stays up.
+	keys := make([]string, 0, 80000)
+	for i := 0; i < 80000; i++ {
+		keys = append(keys, fmt.Sprintf(`"k%06d":1`, i))
+	}
+	deepUnit := strings.Repeat(`{"x":`, 63) + "1" + strings.Repeat("}", 63)
+	// The batch wrapper reads its envelopes as raw JSON, so the I-JSON
+	// checks run over all of them before any envelope is parsed.
+	hostile := []struct {
+		path string
+		body []byte
+	}{
+		{"/v1/entries", bytes.Repeat([]byte("["), 1<<20-1)},
+		{"/v1/entries", bytes.Repeat([]byte(`{"a":`), (1<<20-1)/5)},
+		{"/v1/entries:batch", []byte(`{"envelopes":[` + strings.TrimSuffix(strings.Repeat(deepUnit[5:len(deepUnit)-1]+",", (1<<20-100)/len(deepUnit)), ",") + `]}`)},
+		{"/v1/entries:batch", []byte(`{"envelopes":[{` + strings.Join(keys, ",") + `,"k000000":2}]}`)},
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4*len(hostile))
+	for i := 0; i < 4; i++ {
+		for _, h := range hostile {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				status, _, body := testserver.Request(t, http.MethodPost, srv.URL+h.path, site.Token, "application/json", h.body)
+				if status != http.StatusBadRequest {
+					errs <- fmt.Sprintf("%d-byte hostile body to %s: %d %s", len(h.body), h.path, status, body)
+				}
+				t.Logf("%d-byte hostile body to %s answered %d in %v: %.60s", len(h.body), h.path, status, time.Since(start), body)
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if status, _, _ := testserver.Request(t, http.MethodGet, srv.URL+"/healthz", "", "", nil); status != http.StatusOK {
+		t.Fatalf("/healthz after hostile bodies: %d", status)
 	}
 
 	// Failed authentications: three per address at once (as configured),
