@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -165,4 +166,37 @@ func TestRepairTree(t *testing.T) {
 	if now, _ := store.LogConfig(ctx); now.TreeID != res.NewTreeID {
 		t.Fatalf("a refused repair switched the log to tree %d", now.TreeID)
 	}
+}
+
+// TestRepairTreeCommand runs `trialogd repair-tree` as an operator would,
+// on a healthy log: it moves the log to a new tree and the log goes on.
+func TestRepairTreeCommand(t *testing.T) {
+	ctx := context.Background()
+	dsn := testdb.DSN(t)
+	cfg := testserver.Config(t, dsn)
+	srv := testserver.Start(t, cfg)
+	sponsor := srv.NewPrincipal(t, "Command sponsor", "sponsor")
+	if _, status, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement("before the command")), 10*time.Second); err != nil || status != http.StatusCreated {
+		t.Fatalf("submit: %d %v", status, err)
+	}
+	before := testserver.ReadLog(t, srv.URL)
+	srv.Stop(t)
+	lc, err := storage.New(testdb.Open(t, dsn)).LogConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := exec.Command(trialogdBinary(t), "repair-tree", "--mysql-dsn", dsn, "--data-dir", cfg.DataDir, "--origin", cfg.Origin, "--log-level", "error").CombinedOutput()
+	want := fmt.Sprintf("(was %d): %d entries", lc.TreeID, before.Size)
+	if err != nil || !strings.Contains(string(out), "the log now uses Trillian tree") || !strings.Contains(string(out), want) {
+		t.Fatalf("trialogd repair-tree: %v\n%s", err, out)
+	}
+
+	srv = testserver.Start(t, cfg)
+	e, status, err := client.New(srv.URL, sponsor.Token).Submit(ctx, sponsor.Sign(testserver.DigestStatement("after the command")), 10*time.Second)
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("submit after repair-tree: %d %v", status, err)
+	}
+	size, root := testserver.VerifyEntry(t, before.VKey, e)
+	testserver.CheckConsistency(t, srv.URL, size, root, before.Size, before.Root)
 }
