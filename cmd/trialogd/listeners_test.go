@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -296,5 +297,113 @@ func TestTLSAndAdminListener(t *testing.T) {
 				t.Fatalf("%s still serves the first certificate 10s after SIGHUP", a)
 			}
 		}
+	}
+}
+
+// acceptLog is a listener that notes each call of Accept, in one sequence
+// with the test's own events.
+type acceptLog struct {
+	net.Listener
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *acceptLog) note(e string) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+func (l *acceptLog) Accept() (net.Conn, error) {
+	l.note("accept")
+	return l.Listener.Accept()
+}
+
+// TestConnectionCap serves with --max-connections 1: while one client
+// keeps its connection open, the next one is not even accepted; it is
+// served once the first has gone.
+func TestConnectionCap(t *testing.T) {
+	cfg := testserver.Config(t, testdb.DSN(t))
+	cfg.MaxConnections = 1
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &acceptLog{Listener: inner}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- daemon.ServeListeners(ctx, cfg, slog.New(slog.DiscardHandler), ln, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// get sends one keep-alive request on conn and reads the answer's status.
+	get := func(conn net.Conn, r *bufio.Reader) (int, error) {
+		if _, err := fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: trialog\r\n\r\n"); err != nil {
+			return 0, err
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	// The first client: the kernel accepts its connection at once, and
+	// trialogd answers once it has started.
+	a, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetDeadline(time.Now().Add(60 * time.Second))
+	ra := bufio.NewReader(a)
+	if status, err := get(a, ra); err != nil || status != http.StatusOK {
+		t.Fatalf("first client: %d %v", status, err)
+	}
+	// A second client connects (the kernel completes the handshake) and
+	// asks; it is answered only after the first client has closed.
+	b, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	answered := make(chan error, 1)
+	go func() {
+		status, err := get(b, bufio.NewReader(b))
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("status %d", status)
+		}
+		answered <- err
+	}()
+	// The first client is done once its answer is read; the server's loop
+	// has long since asked for the next connection.
+	if status, err := get(a, ra); err != nil || status != http.StatusOK {
+		t.Fatalf("second request on the first connection: %d %v", status, err)
+	}
+	ln.note("first client closes")
+	a.Close()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("second client: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the second client was not served after the first closed")
+	}
+	// With the cap, the Accept that took the second client could only be
+	// called after the first connection closed; without it, trialogd would
+	// have called Accept again as soon as it had taken the first.
+	ln.mu.Lock()
+	events := slices.Clone(ln.events)
+	ln.mu.Unlock()
+	closed := slices.Index(events, "first client closes")
+	before, after := 0, 0
+	for i, e := range events {
+		if e == "accept" && i < closed {
+			before++
+		} else if e == "accept" {
+			after++
+		}
+	}
+	if before != 1 || after < 1 {
+		t.Fatalf("Accept called %d times before the first client closed and %d after, want 1 and at least 1: %v", before, after, events)
 	}
 }
