@@ -1,6 +1,8 @@
 package consent
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -38,10 +40,16 @@ func fuzzParser(f *testing.F, dir string, parse func([]byte) (statement.Statemen
 		if !ok || !ValidSubject(cs.SubjectID()) || cs.Trial() == "" {
 			t.Fatalf("accepted %q without a subject and trial", b)
 		}
-		if out, err := ToFHIR(st); err == nil {
+		if out, err := ToFHIR(st, FHIRContext{}); err == nil {
 			back, err := ParseFHIR(out)
 			if err != nil || back.Type() != st.Type() {
 				t.Fatalf("FHIR form of an accepted statement does not parse: %v\n%s", err, out)
+			}
+			// The FHIR form says what the statement says.
+			a, _ := json.Marshal(back)
+			b, _ := json.Marshal(st)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("FHIR round trip changed the statement:\n%s\n%s", a, b)
 			}
 		}
 	})
