@@ -3,7 +3,7 @@
 // cmd/trialogd/fhir_test.go to check.
 //
 // usage: node read-consents.mjs <FHIR base URL> <subject reference> <page size>
-import Client from 'fhir-kit-client';
+import { Client } from 'fhir-kit-client';
 
 const [baseUrl, subject, pageSize] = process.argv.slice(2);
 const client = new Client({ baseUrl });
