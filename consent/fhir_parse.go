@@ -3,10 +3,14 @@ package consent
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trialog/trialog/statement"
 )
@@ -46,7 +50,10 @@ func invalidAt(element, format string, args ...any) error {
 // with an offset are read as the instant they name (issued_at in UTC).
 // Cost is linear in the payload's size.
 func ParseFHIR(payload []byte) (statement.Statement, error) {
-	if err := checkDepth(payload, maxFHIRDepth); err != nil {
+	if !utf8.Valid(payload) {
+		return nil, statement.Invalidf("%s: not valid UTF-8", fhirT)
+	}
+	if err := checkShape(payload, maxFHIRDepth); err != nil {
 		return nil, err
 	}
 	var c fhirConsent
@@ -73,9 +80,12 @@ func ParseFHIR(payload []byte) (statement.Statement, error) {
 		default:
 			return nil, invalidAt("Consent.text.status", "must be generated, extensions, additional or empty")
 		}
-		if !strings.HasPrefix(t.Div, "<div") || !strings.HasSuffix(strings.TrimSpace(t.Div), "</div>") {
-			return nil, invalidAt("Consent.text.div", "must be an XHTML <div> element")
+		if err := checkNarrative(t.Div); err != nil {
+			return nil, err
 		}
+	}
+	if err := checkPrimitives(&c); err != nil {
+		return nil, err
 	}
 	if c.Scope == nil || len(c.Scope.Coding) != 1 || c.Scope.Coding[0].System != fhirScopeSystem || c.Scope.Coding[0].Code != fhirScopeCode {
 		return nil, invalidAt("Consent.scope", "must be the one coding %s|%s", fhirScopeSystem, fhirScopeCode)
@@ -306,13 +316,15 @@ func fhirInstant(el, s string) (string, error) {
 	return t.UTC().Format(time.RFC3339Nano), nil
 }
 
-// checkDepth refuses JSON nested deeper than max, in one pass and before
-// anything is allocated per level.
-func checkDepth(b []byte, max int) error {
-	depth, inString, escaped := 0, false, false
-	for _, c := range b {
-		switch {
-		case inString:
+// checkShape refuses, in one pass and before anything is decoded or
+// allocated per level, JSON nested deeper than max and what FHIR's JSON
+// format forbids: empty strings, objects and arrays, and null
+// (SPEC: FHIR R4 json.html and invariant ele-1, "All FHIR elements must have a
+// @value or children").
+func checkShape(b []byte, max int) error {
+	depth, inString, escaped, opened, start := 0, false, false, false, 0
+	for i, c := range b {
+		if inString {
 			switch {
 			case escaped:
 				escaped = false
@@ -320,16 +332,228 @@ func checkDepth(b []byte, max int) error {
 				escaped = true
 			case c == '"':
 				inString = false
+				if i == start+1 {
+					return statement.Invalidf("%s: empty string at byte %d: FHIR JSON leaves an element out rather than empty", fhirT, i-1)
+				}
 			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
+			continue
+		}
+		if opened && c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			opened = false
+			if c == '}' || c == ']' {
+				return statement.Invalidf("%s: empty object or array at byte %d: FHIR JSON leaves an element out rather than empty", fhirT, i)
+			}
+		}
+		switch c {
+		case '"':
+			inString, start = true, i
+		case '{', '[':
 			if depth++; depth > max {
 				return statement.Invalidf("%s: nested deeper than %d levels", fhirT, max)
 			}
-		case c == '}' || c == ']':
+			opened = true
+		case '}', ']':
 			depth--
+		case 'n':
+			return statement.Invalidf("%s: null at byte %d: FHIR JSON leaves an element out rather than null", fhirT, i)
 		}
+	}
+	return nil
+}
+
+var (
+	// SPEC: FHIR R4 datatypes, the regular expressions of uri, code and
+	// string.
+	fhirURIRE    = regexp.MustCompile(`^\S*$`)
+	fhirCodeRE   = regexp.MustCompile(`^[^\s]+( [^\s]+)*$`)
+	fhirStringRE = regexp.MustCompile(`^[ \r\n\t\S]+$`)
+)
+
+// checkPrimitives checks the form of the primitives that trialog does not
+// otherwise read (codings, references, policies, meta), so that what it
+// accepts is valid R4 throughout.
+func checkPrimitives(c *fhirConsent) error {
+	uri := func(el, v string) error {
+		if v != "" && !fhirURIRE.MatchString(v) {
+			return invalidAt(el, "must be a URI (no white space)")
+		}
+		return nil
+	}
+	str := func(el, v string) error {
+		if v != "" && !fhirStringRE.MatchString(v) {
+			return invalidAt(el, "must be a FHIR string")
+		}
+		return nil
+	}
+	coding := func(el string, k fhirCoding) error {
+		if k.Code != "" && !fhirCodeRE.MatchString(k.Code) {
+			return invalidAt(el+".code", "must be a FHIR code (no leading, trailing or double white space)")
+		}
+		if err := uri(el+".system", k.System); err != nil {
+			return err
+		}
+		if err := str(el+".version", k.Version); err != nil {
+			return err
+		}
+		return str(el+".display", k.Display)
+	}
+	concept := func(el string, cc *fhirConcept) error {
+		if cc == nil {
+			return nil
+		}
+		for i, k := range cc.Coding {
+			if err := coding(fmt.Sprintf("%s.coding[%d]", el, i), k); err != nil {
+				return err
+			}
+		}
+		return str(el+".text", cc.Text)
+	}
+	ref := func(el string, r *fhirReference) error {
+		if r == nil {
+			return nil
+		}
+		if r.Reference == "" && r.Identifier == nil && r.Display == "" {
+			return invalidAt(el, "needs a reference, an identifier or a display")
+		}
+		if err := str(el+".reference", r.Reference); err != nil {
+			return err
+		}
+		if err := uri(el+".type", r.Type); err != nil {
+			return err
+		}
+		if id := r.Identifier; id != nil {
+			if err := uri(el+".identifier.system", id.System); err != nil {
+				return err
+			}
+			if err := str(el+".identifier.value", id.Value); err != nil {
+				return err
+			}
+		}
+		return str(el+".display", r.Display)
+	}
+	if m := c.Meta; m != nil {
+		if err := uri("Consent.meta.source", m.Source); err != nil {
+			return err
+		}
+		for i, k := range m.Security {
+			if err := coding(fmt.Sprintf("Consent.meta.security[%d]", i), k); err != nil {
+				return err
+			}
+		}
+		for i, k := range m.Tag {
+			if err := coding(fmt.Sprintf("Consent.meta.tag[%d]", i), k); err != nil {
+				return err
+			}
+		}
+	}
+	for i, e := range c.Extension {
+		el := fmt.Sprintf("Consent.extension[%d]", i)
+		if err := ref(el+".valueReference", e.ValueReference); err != nil {
+			return err
+		}
+		if err := str(el+".valueString", e.ValueString); err != nil {
+			return err
+		}
+	}
+	if err := concept("Consent.scope", c.Scope); err != nil {
+		return err
+	}
+	for i := range c.Category {
+		if err := concept(fmt.Sprintf("Consent.category[%d]", i), &c.Category[i]); err != nil {
+			return err
+		}
+	}
+	if err := ref("Consent.patient", c.Patient); err != nil {
+		return err
+	}
+	if err := ref("Consent.sourceReference", c.SourceReference); err != nil {
+		return err
+	}
+	for i, p := range c.Policy {
+		if err := uri(fmt.Sprintf("Consent.policy[%d].authority", i), p.Authority); err != nil {
+			return err
+		}
+		if err := uri(fmt.Sprintf("Consent.policy[%d].uri", i), p.URI); err != nil {
+			return err
+		}
+	}
+	if err := concept("Consent.policyRule", c.PolicyRule); err != nil {
+		return err
+	}
+	if p := c.Provision; p != nil {
+		for i, n := range p.Provision {
+			for j, k := range n.Purpose {
+				if err := coding(fmt.Sprintf("Consent.provision.provision[%d].purpose[%d]", i, j), k); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// narrativeElements are the XHTML elements a FHIR narrative may hold.
+// SPEC: FHIR R4 narrative.html, invariant txt-1.
+var narrativeElements = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range strings.Fields(`a abbr acronym b big blockquote br caption cite code col colgroup dd dfn div dl dt em
+		h1 h2 h3 h4 h5 h6 hr i img li ol p pre q samp small span strong sub sup table tbody td tfoot th thead tr tt ul var`) {
+		m[n] = true
+	}
+	return m
+}()
+
+// checkNarrative checks Consent.text.div: well-formed XHTML, one root div
+// in the XHTML namespace, only the elements FHIR allows, no event
+// attributes (txt-1), and some text (txt-2). trialog never shows a
+// submitted narrative, but it accepts only valid ones.
+func checkNarrative(div string) error {
+	const el = "Consent.text.div"
+	d := xml.NewDecoder(strings.NewReader(div))
+	d.Strict = true
+	depth, roots, text := 0, 0, false
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return invalidAt(el, "must be well-formed XHTML")
+		}
+		switch x := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				if roots++; roots > 1 || x.Name.Local != "div" || x.Name.Space != "http://www.w3.org/1999/xhtml" {
+					return invalidAt(el, "must be one <div xmlns=\"http://www.w3.org/1999/xhtml\"> element")
+				}
+			}
+			depth++
+			if !narrativeElements[x.Name.Local] || x.Name.Space != "http://www.w3.org/1999/xhtml" {
+				return invalidAt(el, "may hold only basic XHTML elements (FHIR R4 txt-1), not <%s>", x.Name.Local)
+			}
+			for _, a := range x.Attr {
+				if strings.HasPrefix(strings.ToLower(a.Name.Local), "on") {
+					return invalidAt(el, "may not carry event attributes (FHIR R4 txt-1)")
+				}
+			}
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(strings.TrimSpace(string(x))) > 0 {
+				return invalidAt(el, "must be one <div> element")
+			}
+			if len(strings.TrimSpace(string(x))) > 0 {
+				text = true
+			}
+		case xml.Directive, xml.ProcInst:
+			return invalidAt(el, "may not hold XML directives or processing instructions")
+		}
+	}
+	if roots != 1 {
+		return invalidAt(el, "must be one <div xmlns=\"http://www.w3.org/1999/xhtml\"> element")
+	}
+	if !text {
+		return invalidAt(el, "must have some text (FHIR R4 txt-2)")
 	}
 	return nil
 }

@@ -228,6 +228,26 @@ func TestParseFHIRDepth(t *testing.T) {
 	}
 }
 
+// TestParseFHIRShape: what FHIR JSON forbids is refused before decoding;
+// an escaped quote is not an empty string.
+func TestParseFHIRShape(t *testing.T) {
+	grant := string(readFile(t, "fhir/exports/hapi-grant.json"))
+	for _, tc := range []struct{ old, new, want string }{
+		{`"display": "Research"`, `"display": ""`, "empty string"},
+		{`"source": "#k3Xp9QzR2LmN7vTb"`, `"source": null`, "null"},
+		{`"profile": [`, `"security": [ ], "profile": [`, "empty object or array"},
+		{`"versionId": "2",`, `"versionId": "2", "tag": [{}],`, "empty object or array"},
+	} {
+		if _, err := ParseFHIR([]byte(strings.Replace(grant, tc.old, tc.new, 1))); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.new, err, tc.want)
+		}
+	}
+	escaped := strings.Replace(grant, `"text": "Research"`, `"text": "Research \"R\""`, 1)
+	if _, err := ParseFHIR([]byte(escaped)); err != nil {
+		t.Errorf("escaped quotes: %v", err)
+	}
+}
+
 // TestFHIRFormat checks the registry hook: a FHIR payload is a consent
 // statement of the type it stands for.
 func TestFHIRFormat(t *testing.T) {

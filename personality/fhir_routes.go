@@ -26,6 +26,7 @@ func RegisterFHIRRoutes(a *API) {
 	a.router.Handle("/fhir/Consent/{id}", f.wrap("fhir_read", f.read)).Methods(http.MethodGet)
 	a.router.Handle("/fhir/Consent", f.wrap("fhir_search", f.search)).Methods(http.MethodGet)
 	a.router.Handle("/fhir/StructureDefinition/{id}", f.wrap("fhir_profile", f.profile)).Methods(http.MethodGet)
+	a.router.Handle("/fhir", f.wrap("fhir_other", f.other))
 	a.router.PathPrefix("/fhir/").Handler(f.wrap("fhir_other", f.other))
 }
 
