@@ -511,6 +511,7 @@ func checkNarrative(div string) error {
 	const el = "Consent.text.div"
 	d := xml.NewDecoder(strings.NewReader(div))
 	d.Strict = true
+	d.Entity = xml.HTMLEntity // XHTML's named entities (&nbsp;, &eacute;, …)
 	depth, roots, text := 0, 0, false
 	for {
 		tok, err := d.Token()

@@ -242,6 +242,24 @@ func TestParseFHIRShape(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", tc.new, err, tc.want)
 		}
 	}
+	for _, div := range []string{`<p>Consent&nbsp;for research &amp; &eacute;tude</p>`, `<table><tr><td style=\"color: red\">x</td></tr></table><br/>`} {
+		ok := strings.Replace(grant, `<p><b>Consent</b> for research, study NCT00000419, form 1.0</p>`, div, 1)
+		if _, err := ParseFHIR([]byte(ok)); err != nil {
+			t.Errorf("narrative %s: %v", div, err)
+		}
+		if err := fhirvalid.Validate([]byte(ok)); err != nil {
+			t.Errorf("narrative %s: %v", div, err)
+		}
+	}
+	for div, want := range map[string]string{
+		`<script>alert(1)</script>`: "txt-1", `<p onclick=\"x()\">x</p>`: "event attributes", `<p>x`: "well-formed",
+		`<p> </p>`: "txt-2", `<p>x</p></div><div xmlns=\"http://www.w3.org/1999/xhtml\">y`: "one <div",
+	} {
+		bad := strings.Replace(grant, `<p><b>Consent</b> for research, study NCT00000419, form 1.0</p>`, div, 1)
+		if _, err := ParseFHIR([]byte(bad)); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Consent.text.div") {
+			t.Errorf("narrative %s: got %v, want %q", div, err, want)
+		}
+	}
 	escaped := strings.Replace(grant, `"text": "Research"`, `"text": "Research \"R\""`, 1)
 	if _, err := ParseFHIR([]byte(escaped)); err != nil {
 		t.Errorf("escaped quotes: %v", err)

@@ -216,6 +216,7 @@ var allowed = func() map[string]bool {
 func narrative(t map[string]any) error {
 	div, _ := t["div"].(string)
 	d := xml.NewDecoder(strings.NewReader(div))
+	d.Entity = xml.HTMLEntity // XHTML's named entities
 	var text strings.Builder
 	first := true
 	for {
