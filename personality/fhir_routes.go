@@ -212,14 +212,18 @@ func (f fhirRoutes) search(r *http.Request) ([]byte, error) {
 			return nil, errInvalid("search parameter %s is given twice", k)
 		}
 		switch k {
-		case "patient":
-			subject = strings.TrimPrefix(v, "Patient/")
-		case "patient:identifier":
-			sys, val, ok := strings.Cut(v, "|")
-			if !ok || sys != consent.FHIRSubjectSystem {
-				return nil, errInvalid("patient:identifier must be %s|<subject reference>", consent.FHIRSubjectSystem)
+		case "patient", "patient:identifier":
+			if subject != "" {
+				return nil, errInvalid("give patient or patient:identifier, not both")
 			}
-			subject = val
+			subject = strings.TrimPrefix(v, "Patient/")
+			if k == "patient:identifier" {
+				sys, val, ok := strings.Cut(v, "|")
+				if !ok || sys != consent.FHIRSubjectSystem {
+					return nil, errInvalid("patient:identifier must be %s|<subject reference>", consent.FHIRSubjectSystem)
+				}
+				subject = val
+			}
 		case "_count":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > consent.MaxFHIRPage {
@@ -246,9 +250,9 @@ func (f fhirRoutes) search(r *http.Request) ([]byte, error) {
 		return nil, errInvalid("patient must be a subject reference (sub_ and 32 hex digits)")
 	}
 	type item struct {
-		id, receivedAt string
-		st             statement.Statement
-		x              consent.FHIRContext
+		id string
+		st statement.Statement
+		x  consent.FHIRContext
 	}
 	stored, err := f.svc.store.EntriesByRef(r.Context(), consent.SubjectRef(subject))
 	if err != nil {
@@ -269,11 +273,11 @@ func (f fhirRoutes) search(r *http.Request) ([]byte, error) {
 		x := consent.FHIRContext{ID: e.ID, ReceivedAt: e.ReceivedAt}
 		switch s := st.(type) {
 		case *consent.Grant:
-			matches = append(matches, item{e.ID, e.ReceivedAt, st, x})
+			matches = append(matches, item{e.ID, st, x})
 			last = &consent.ChangedGrant{EntryID: e.ID, Form: s.Form}
 		case *consent.Withdraw:
 			x.Changes = last
-			matches = append(matches, item{e.ID, e.ReceivedAt, st, x})
+			matches = append(matches, item{e.ID, st, x})
 		}
 	}
 	base := fhirBase(r)

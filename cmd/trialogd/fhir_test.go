@@ -205,6 +205,7 @@ func TestFHIRFacade(t *testing.T) {
 		{"/Consent?patient=MRN123", "", http.StatusBadRequest},
 		{"/Consent?patient=" + subj.Subject + "&status=active", "", http.StatusBadRequest},
 		{"/Consent?patient=" + subj.Subject + "&_count=1001", "", http.StatusBadRequest},
+		{"/Consent?patient=" + subj.Subject + "&patient:identifier=" + consent.FHIRSubjectSystem + "|" + other.Subject, "", http.StatusBadRequest},
 		{"/Patient/1", "", http.StatusNotFound},
 		{"/metadata", "application/fhir+xml", http.StatusNotAcceptable},
 		{"/metadata?_format=xml", "", http.StatusNotAcceptable},
