@@ -79,6 +79,7 @@ func TestFHIRExports(t *testing.T) {
 		parse          func([]byte) (statement.Statement, error)
 	}{
 		{"fhir/exports/hapi-grant.json", "statements/grant.json", ParseGrant},
+		{"fhir/exports/ehr-grant.json", "statements/grant.json", ParseGrant},
 		{"fhir/exports/hapi-withdraw-some.json", "statements/withdraw-some.json", ParseWithdraw},
 		{"fhir/exports/ehr-withdraw-all.json", "statements/withdraw-all.json", ParseWithdraw},
 	} {
