@@ -3,6 +3,7 @@ package consent
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ var (
 	// not an instant, and trialog's times are instants.
 	fhirInstantRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$`)
 	unknownField  = regexp.MustCompile(`^unknown field "([^"]*)"$`)
+	emailRE       = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
 )
 
 // FHIRType returns the statement type a FHIR Consent payload is.
@@ -54,6 +56,9 @@ func ParseFHIR(payload []byte) (statement.Statement, error) {
 		return nil, statement.Invalidf("%s: not valid UTF-8", fhirT)
 	}
 	if err := checkShape(payload, maxFHIRDepth); err != nil {
+		return nil, err
+	}
+	if err := noEmail(payload); err != nil {
 		return nil, err
 	}
 	var c fhirConsent
@@ -557,4 +562,40 @@ func checkNarrative(div string) error {
 		return invalidAt(el, "must have some text (FHIR R4 txt-2)")
 	}
 	return nil
+}
+
+// noEmail refuses a payload with an e-mail address in any string, escaped
+// or not, naming the element.
+// POLICY: GDPR, EDPB guidelines 02/2025 — no personal data on the log.
+// Narratives, displays and meta are free text that an export may fill; an
+// e-mail address in any of them is refused, as in every free-text field
+// trialog logs.
+func noEmail(payload []byte) error {
+	var v any
+	if err := json.Unmarshal(payload, &v); err != nil {
+		return nil // the strict decoder names the fault
+	}
+	var walk func(path string, v any) error
+	walk = func(path string, v any) error {
+		switch x := v.(type) {
+		case string:
+			if emailRE.MatchString(x) {
+				return invalidAt(path, "holds an e-mail address: personal data stays off the log; export the Consent without it")
+			}
+		case map[string]any:
+			for k, e := range x {
+				if err := walk(path+"."+k, e); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for i, e := range x {
+				if err := walk(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk("Consent", v)
 }

@@ -195,6 +195,9 @@ func TestParseFHIRInvalid(t *testing.T) {
     "type": "deny", "period": {"start": "2026-01-01T00:00:00Z"},`, "Consent.provision.period"},
 		{"grant with sourceReference", grant, `"policy": [`, `"sourceReference": {"reference": "Consent/1"}, "policy": [`, "Consent.sourceReference"},
 		{"R5 subject", grant, `"patient": {`, `"subject": {"reference": "Patient/1"}, "patient": {`, "Consent.subject"},
+		{"e-mail in the narrative", grant, `<b>Consent</b>`, `<b>Consent</b> of jane.doe@example.org`, "Consent.text.div holds an e-mail address"},
+		{"escaped e-mail", grant, `"#k3Xp9QzR2LmN7vTb"`, `"jane\u0040example\u002eorg"`, "Consent.meta.source holds an e-mail address"},
+		{"e-mail in meta.source", grant, `"#k3Xp9QzR2LmN7vTb"`, `"mailto:records@st-mary.example"`, "e-mail address"},
 		{"duplicate key", grant, `"status": "active"`, `"status": "active", "status": "inactive"`, "duplicate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
