@@ -22,10 +22,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/internal/daemon"
 )
 
 func main() {
+	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
+		fmt.Println(buildinfo.Read().String("trialogd"))
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		code := runMigrate(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	args, repair := os.Args[1:], false
 	if len(args) > 0 && args[0] == "repair-tree" {
 		// trialogd repair-tree [flags]: move the log to a new Trillian tree
@@ -105,7 +116,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 224, "soft memory limit for the Go runtime in MiB (0: none); GOMEMLIMIT, if set, wins")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n       trialogd repair-tree [flags]   (every trialogd of the log stopped)\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n       trialogd migrate [--trillian-schema]   (create or update the schema, then exit)\n       trialogd repair-tree [flags]   (every trialogd of the log stopped)\n       trialogd --version\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/personality"
 	"github.com/trialog/trialog/records"
 	"github.com/trialog/trialog/statement"
@@ -134,7 +135,7 @@ func ServeListeners(ctx context.Context, cfg Config, logger *slog.Logger, ln, ad
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
@@ -167,6 +168,7 @@ func ServeListeners(ctx context.Context, cfg Config, logger *slog.Logger, ln, ad
 	api := personality.NewAPI(svc, reg)
 	personality.RegisterTrialRoutes(api)
 	personality.RegisterConsentRoutes(api)
+	personality.RegisterFHIRRoutes(api)
 	newServer := func(h http.Handler) *http.Server {
 		srv := &http.Server{
 			Handler:           h,
