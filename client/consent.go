@@ -196,7 +196,7 @@ type ConsentEntry struct {
 
 // Logged is the entry as consent.Compute reads it.
 func (e ConsentEntry) Logged() statement.Logged {
-	return statement.Logged{ID: e.Entry.ID, LeafIndex: e.Entry.LeafIndex, Statement: e.Statement}
+	return statement.Logged{ID: e.Entry.ID, LeafIndex: e.Entry.LeafIndex, Statement: e.Statement, ReceivedAt: statement.ParseReceivedAt(e.Entry.ReceivedAt)}
 }
 
 // ConsentEntry verifies an included entry completely (see Entry) and parses

@@ -53,7 +53,7 @@ func (m *memLog) submit(caller statement.Caller, payload []byte) (statement.Logg
 		}
 	}
 	sum := sha256.Sum256(append([]byte(caller.PrincipalID+"\x00"), payload...))
-	e := statement.Logged{ID: hex.EncodeToString(sum[:]), LeafIndex: int64(len(m.entries)), PrincipalID: caller.PrincipalID, Statement: st}
+	e := statement.Logged{ID: hex.EncodeToString(sum[:]), LeafIndex: int64(len(m.entries)), PrincipalID: caller.PrincipalID, Statement: st, ReceivedAt: m.nextReceivedAt()}
 	m.entries = append(m.entries, e)
 	for _, r := range st.Refs() {
 		if l := m.refs[r]; len(l) == 0 || l[len(l)-1] != len(m.entries)-1 {
@@ -61,6 +61,15 @@ func (m *memLog) submit(caller statement.Caller, payload []byte) (statement.Logg
 		}
 	}
 	return e, nil
+}
+
+// memEpoch is when the in-memory log received its first entry; it
+// receives one entry a day.
+var memEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// nextReceivedAt is the received_at the next entry will get.
+func (m *memLog) nextReceivedAt() time.Time {
+	return memEpoch.Add(time.Duration(len(m.entries)) * 24 * time.Hour)
 }
 
 func (m *memLog) mustSubmit(t *testing.T, caller statement.Caller, payload []byte) statement.Logged {

@@ -207,7 +207,7 @@ func checkRecomputed(t *testing.T, trial string, tl personality.TrialTimeline, s
 		if err != nil {
 			t.Fatalf("entry %s: %v", e.ID, err)
 		}
-		logged = append(logged, statement.Logged{ID: e.ID, LeafIndex: e.LeafIndex, Statement: st})
+		logged = append(logged, statement.Logged{ID: e.ID, LeafIndex: e.LeafIndex, Statement: st, ReceivedAt: statement.ParseReceivedAt(e.ReceivedAt)})
 	}
 	rep, err := trials.Compute(trial, logged)
 	if err != nil {
