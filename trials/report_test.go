@@ -234,3 +234,28 @@ func TestFixtureDiffCatches(t *testing.T) {
 		}
 	}
 }
+
+// An omission the results declare is counted as COMPare counts it: correctly
+// reported, and apart as a declared omission.
+func TestReportDeclaredOmission(t *testing.T) {
+	m := newMemLog()
+	owner := statement.Caller{PrincipalID: "pr_owner", Role: statement.RoleSponsor}
+	m.mustSubmit(t, owner, js(`{"type":"trial.registration","trial_id":"NCT09200004","issued_at":"2026-01-01T00:00:00Z","title":"T","outcomes":[`+
+		outcome("P1", "primary", "W1")+`,`+outcome("S1", "secondary", "W1")+`,`+outcome("S2", "secondary", "W1")+`]}`))
+	m.mustSubmit(t, owner, js(`{"type":"trial.results","trial_id":"NCT09200004","issued_at":"2026-01-01T00:00:00Z","document":{"sha256":"`+hexA+`"},"outcomes":[`+
+		outcome("P1", "primary", "W1")+`],"omitted":[{"id":"S1","declared":"Discussion, second paragraph"}]}`))
+	rep, err := trials.Compute("NCT09200004", m.load(t, "NCT09200004").Entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := trials.Summary{Prespecified: 3, CorrectlyReported: 2, NotReported: 1, Declared: trials.DeclaredCounts{NotReported: 1}}
+	if rep.Summary != want {
+		t.Fatalf("summary %+v, want %+v", rep.Summary, want)
+	}
+	if o := rep.Outcomes[1]; o.Status != trials.StatusDropped || o.Declared != "Discussion, second paragraph" {
+		t.Fatalf("declared omission row %+v", o)
+	}
+	if o := rep.Outcomes[2]; o.Status != trials.StatusDropped || o.Declared != "" {
+		t.Fatalf("silent omission row %+v", o)
+	}
+}
