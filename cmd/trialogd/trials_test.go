@@ -129,6 +129,7 @@ func TestTrialFixtures(t *testing.T) {
 				ps[name] = srv.NewPrincipal(t, f.Name+" "+name, role)
 			}
 			ids := map[string]string{}
+			received := map[string]time.Time{}
 			var order []string
 			for _, s := range f.Steps {
 				if s.Delegate != "" {
@@ -142,12 +143,15 @@ func TestTrialFixtures(t *testing.T) {
 						t.Fatalf("delegation statement %+v %v", d, err)
 					}
 					ids[s.Label] = e.ID
+					received[s.Label] = statement.ParseReceivedAt(e.ReceivedAt)
 				} else {
-					payload, err := s.Payload(ids)
+					payload, err := s.Payload(ids, trialstest.Clock{Now: time.Now(), Received: received})
 					if err != nil {
 						t.Fatal(err)
 					}
-					ids[s.Label] = mustSubmit(t, ps[s.By], payload).ID
+					e := mustSubmit(t, ps[s.By], payload)
+					ids[s.Label] = e.ID
+					received[s.Label] = statement.ParseReceivedAt(e.ReceivedAt)
 				}
 				order = append(order, ids[s.Label])
 			}
