@@ -44,7 +44,7 @@ func consentCommands() map[string]command {
 			"trialog consent withdraw --key site.key --trial NCT01234567 --subject sub_5f0c… --purposes future-research", runConsentWithdraw},
 		"status": {"show a patient's consent and every use of their data, each entry proven, from the secret on their consent receipt",
 			"trialog consent status --trial NCT01234567 --secret-file consent-secret.txt", runConsentStatus},
-		"check": {"ask whether a subject's data may be used for a purpose (a data user); the check is logged, and exit 0 means permit",
+		"check": {"ask whether a subject's data may be used for a purpose (a data user); the check is logged; exit 0 means permit, 3 deny, 1 no verified answer (server unreachable, error, failed proof)",
 			"trialog consent check --trial NCT01234567 --subject sub_5f0c… --purpose primary-analysis && run-analysis", runConsentCheck},
 		"erase": {"destroy the link between a patient and their subject, by the patient's secret or by the site; it cannot be undone",
 			"trialog consent erase --trial NCT01234567 --secret-file consent-secret.txt", runConsentErase},
@@ -808,7 +808,7 @@ func runConsentCheck(ctx context.Context, env *environ, args []string) error {
 		printCheckpoint(w, "checkpoint   ", p.Checkpoint, note)
 	}
 	if ans.Decision != consent.Permit {
-		return fmt.Errorf("the subject's consent does not permit %s: the decision is deny, recorded as access entry %s", *purpose, ans.AccessEntry)
+		return &exitError{code: exitDeny, err: fmt.Errorf("the subject's consent does not permit %s: the decision is deny, recorded as access entry %s", *purpose, ans.AccessEntry)}
 	}
 	return nil
 }

@@ -158,14 +158,17 @@ func TestConsentFlow(t *testing.T) {
 	w.runStdin(secret+"\n", "consent", "status", "--trial", w.trial, "--secret-file", "-").ok(t).has(t, "status       granted", grantID)
 
 	// A data user asks: permitted for one purpose, refused for another
-	// (exit 1, the answer still printed), and both are logged.
+	// (exit 3, the answer still printed), and both are logged.
 	du := []string{"--token-file", w.duToken, "--trial", w.trial, "--subject", subject}
 	r = w.run(append([]string{"consent", "check", "--purpose", "primary-analysis"}, du...)...).ok(t)
 	r.has(t, "decision      permit", "access entry  ", "recorded for data user "+w.du.ID, "evidence      "+grantID, "signature verified")
 	permitAccess := regexp.MustCompile(`access entry  ([0-9a-f]{64})`).FindStringSubmatch(r.stdout)[1]
 	r = w.run(append([]string{"consent", "check", "--purpose", "future-research"}, du...)...).
-		fails(t, exitFailure, "trialog consent check: the subject's consent does not permit future-research: the decision is deny")
+		fails(t, exitDeny, "trialog consent check: the subject's consent does not permit future-research: the decision is deny")
 	r.has(t, "decision      deny")
+	// No server to answer is not a deny: exit 1, never 0 or 3.
+	w.run(append([]string{"consent", "check", "--purpose", "future-research", "--url", "http://127.0.0.1:1"}, du...)...).
+		fails(t, exitFailure, "127.0.0.1:1")
 	r = w.run(append([]string{"consent", "check", "--purpose", "primary-analysis", "--json"}, du...)...).ok(t)
 	var ch client.ConsentCheck
 	if err := json.Unmarshal([]byte(r.stdout), &ch); err != nil || ch.Decision != "permit" || ch.Access == nil {
@@ -187,7 +190,7 @@ func TestConsentFlow(t *testing.T) {
 	// The site withdraws one purpose: the data user is refused it now.
 	r = w.run(append([]string{"consent", "withdraw", "--subject", subject, "--purposes", "primary-analysis", "--issued-at", "2026-04-01T10:00:00Z"}, site...)...).ok(t)
 	r.has(t, "consent.withdraw logged")
-	w.run(append([]string{"consent", "check", "--purpose", "primary-analysis"}, du...)...).fails(t, exitFailure, "decision is deny")
+	w.run(append([]string{"consent", "check", "--purpose", "primary-analysis"}, du...)...).fails(t, exitDeny, "decision is deny")
 	w.run("consent", "status", "--trial", w.trial, "--secret-file", secretFile).ok(t).
 		has(t, "status       granted", "primary-analysis  deny", "withdrawal", "of primary-analysis")
 
@@ -294,7 +297,7 @@ func TestConsentRefusals(t *testing.T) {
 	w.run("consent", "status", "--trial", w.trial, "--secret-file", secretFile).ok(t).
 		has(t, "status       granted", "primary-analysis  deny", "from 2020-01-01T00:00:00Z; until 2021-01-01T00:00:00Z")
 	w.run("consent", "check", "--token-file", w.duToken, "--trial", w.trial, "--subject", subject, "--purpose", "primary-analysis").
-		fails(t, exitFailure, "decision is deny")
+		fails(t, exitDeny, "decision is deny")
 
 	// withdraw, check, erase: usage errors.
 	w.run(append([]string{"consent", "withdraw", "--subject", subject, "--purposes", "a,a"}, site...)...).fails(t, exitUsage, "given twice")
@@ -396,6 +399,7 @@ func TestConsentHelp(t *testing.T) {
 		h.has(t, "Usage: trialog consent "+sub+" [flags]", "Example:\n  trialog consent "+sub, "Flags:", "-trial")
 	}
 	c.run("consent", "status", "--help").ok(t).has(t, "-secret-file", "- to read it from stdin", "-log-key")
+	c.run("consent", "check", "--help").ok(t).has(t, "exit 0 means permit, 3 deny, 1 no verified answer")
 	c.run("consent", "grant", "--help").ok(t).has(t, "-permit", "-deny", "-form-version", "-form-sha256", "-period-start", "-receipt")
 	c.run("--help").ok(t).has(t, "  consent ")
 	// A usage error names the subcommand and its --help.
