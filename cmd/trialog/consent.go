@@ -579,8 +579,12 @@ func statusText(s string) string {
 	switch s {
 	case consent.StatusGranted:
 		return "granted"
+	case consent.StatusPartiallyWithdrawn:
+		return "partially withdrawn: some of the purposes you permitted are withdrawn (see below)"
 	case consent.StatusWithdrawn:
 		return "withdrawn: no use of your data is permitted until a new consent"
+	case consent.StatusExpired:
+		return "expired: the period of your consent has ended; no use of your data is permitted until a new consent"
 	case consent.StatusNone:
 		return "none: no consent is logged"
 	}

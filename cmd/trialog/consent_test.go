@@ -187,12 +187,13 @@ func TestConsentFlow(t *testing.T) {
 		has(t, "status       granted", "re-consent   required: the trial has a newer consent form than version 1.0")
 	w.run("consent", "summary", "--trial", w.trial).ok(t).has(t, "latest form        2.0", "re-consent needed  1", "1.0           1")
 
-	// The site withdraws one purpose: the data user is refused it now.
+	// The site withdraws one purpose, the only one the grant permits: the
+	// data user is refused it now, and the consent reads withdrawn.
 	r = w.run(append([]string{"consent", "withdraw", "--subject", subject, "--purposes", "primary-analysis", "--issued-at", "2026-04-01T10:00:00Z"}, site...)...).ok(t)
 	r.has(t, "consent.withdraw logged")
 	w.run(append([]string{"consent", "check", "--purpose", "primary-analysis"}, du...)...).fails(t, exitDeny, "decision is deny")
 	w.run("consent", "status", "--trial", w.trial, "--secret-file", secretFile).ok(t).
-		has(t, "status       granted", "primary-analysis  deny", "withdrawal", "of primary-analysis")
+		has(t, "status       withdrawn", "primary-analysis  deny", "withdrawal", "of primary-analysis")
 
 	// Then everything: withdrawn.
 	w.run(append([]string{"consent", "withdraw", "--subject", subject}, site...)...).ok(t).has(t, "consent.withdraw logged")
@@ -295,7 +296,7 @@ func TestConsentRefusals(t *testing.T) {
 	// A period: the grant permits nothing outside it.
 	w.run(append(grant, "--permit", "primary-analysis", "--period-start", "2020-01-01T00:00:00Z", "--period-end", "2021-01-01T00:00:00Z")...).ok(t)
 	w.run("consent", "status", "--trial", w.trial, "--secret-file", secretFile).ok(t).
-		has(t, "status       granted", "primary-analysis  deny", "from 2020-01-01T00:00:00Z; until 2021-01-01T00:00:00Z")
+		has(t, "status       expired: the period of your consent has ended", "primary-analysis  deny", "from 2020-01-01T00:00:00Z; until 2021-01-01T00:00:00Z")
 	w.run("consent", "check", "--token-file", w.duToken, "--trial", w.trial, "--subject", subject, "--purpose", "primary-analysis").
 		fails(t, exitDeny, "decision is deny")
 
