@@ -11,7 +11,11 @@ import (
 //
 //   - letters are lower-cased; every run of characters that are neither
 //     letters nor digits is one separator, so punctuation and white space
-//     count for nothing ("All-cause mortality" = "all cause mortality");
+//     count for nothing ("All-cause mortality" = "all cause mortality"),
+//     except the symbols that change what a measure means, which are kept:
+//     comparisons ("<", ">", "=", "≤" = "<=", "≥" = ">="), "%", "±", "+"
+//     and a minus sign before a number ("HbA1c < 7%" is not "HbA1c > 7%");
+//     a comma before three digits separates thousands ("1,000" = "1000");
 //   - a boundary between letters and digits separates too ("26wk" = "26 wk");
 //   - a duration — a number next to a unit of time, on either side — is
 //     written "<number> <unit>", the unit in the singular: "Week 26",
@@ -61,8 +65,12 @@ func Normalise(s string) string {
 	return strings.Join(out, " ")
 }
 
-// tokens splits s into lower-case runs of letters and runs of digits (with
-// decimal points between digits); everything else separates.
+// tokens splits s into lower-case runs of letters, runs of digits (with
+// decimal points between digits; a comma before exactly three digits is a
+// thousands separator and dropped) and the symbols that carry meaning in a
+// measure: comparisons (< > =, with ≤ and ≥ written "< =" and "> ="), %,
+// ±, + and a minus sign (a hyphen or U+2212 before a digit and not after a
+// letter or digit: "-0.5", not "26-week"). Everything else separates.
 func tokens(s string) []string {
 	var out []string
 	var b strings.Builder
@@ -75,6 +83,8 @@ func tokens(s string) []string {
 		class = 0
 	}
 	rs := []rune(s)
+	digit := func(i int) bool { return i >= 0 && i < len(rs) && rs[i] >= '0' && rs[i] <= '9' }
+	alnum := func(i int) bool { return i >= 0 && (unicode.IsLetter(rs[i]) || unicode.IsDigit(rs[i])) }
 	for i, r := range rs {
 		switch {
 		case unicode.IsLetter(r):
@@ -89,8 +99,21 @@ func tokens(s string) []string {
 			}
 			class = 2
 			b.WriteRune(r)
-		case r == '.' && class == 2 && i+1 < len(rs) && rs[i+1] >= '0' && rs[i+1] <= '9':
+		case r == '.' && class == 2 && digit(i+1):
 			b.WriteRune(r)
+		case r == ',' && class == 2 && digit(i+1) && digit(i+2) && digit(i+3) && !digit(i+4):
+			// 1,000 = 1000
+		case r == '≤' || r == '≥':
+			flush()
+			out = append(out, map[rune]string{'≤': "<", '≥': ">"}[r], "=")
+		case strings.ContainsRune("<>=%±+", r):
+			flush()
+			out = append(out, string(r))
+		case (r == '-' || r == '−') && digit(i+1) && !alnum(i-1):
+			// A minus sign starts the number it belongs to.
+			flush()
+			class = 2
+			b.WriteByte('-')
 		default:
 			flush()
 		}
@@ -104,7 +127,10 @@ var numberWords = map[string]string{
 	"seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
 }
 
-func isDigits(t string) bool { return t != "" && t[0] >= '0' && t[0] <= '9' }
+func isDigits(t string) bool {
+	t = strings.TrimPrefix(t, "-")
+	return t != "" && t[0] >= '0' && t[0] <= '9'
+}
 
 // number reports whether t is a number and returns it without leading
 // zeros.
@@ -115,11 +141,15 @@ func number(t string) (string, bool) {
 	if !isDigits(t) {
 		return "", false
 	}
+	sign := ""
+	if rest, ok := strings.CutPrefix(t, "-"); ok {
+		sign, t = "-", rest
+	}
 	n := strings.TrimLeft(t, "0")
 	if n == "" || n[0] == '.' {
 		n = "0" + n
 	}
-	return n, true
+	return sign + n, true
 }
 
 var units = map[string]string{

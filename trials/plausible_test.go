@@ -66,6 +66,9 @@ func TestNormalise(t *testing.T) {
 		{"HbA1c change from baseline", "HbA1c: change from baseline"},
 		{"1.5 years", "1.5 yrs"},
 		{"24 hours", "24 h", "24-hr"},
+		{"HbA1c ≤ 7.0%", "HbA1c <= 7.0 %", "hba1c < = 7.0%"},
+		{"Change >= 50%", "change ≥50%"},
+		{"1,000 steps", "1000 steps"},
 	}
 	for _, group := range same {
 		for _, s := range group[1:] {
@@ -78,6 +81,8 @@ func TestNormalise(t *testing.T) {
 		{"Week 26", "Week 52"}, {"Week 26", "26 days"}, {"12 months", "1 year"}, {"6 months", "26 weeks"},
 		{"All-cause mortality", "Cardiovascular mortality"}, {"1.5 years", "15 years"}, {"HbA1c", "HbA1"},
 		{"Day 1", "Day 10"}, {"2 mg", "2 mo"},
+		{"HbA1c < 7%", "HbA1c > 7%"}, {"HbA1c < 7%", "HbA1c 7%"}, {"HAM-D <= 8", "HAM-D >= 8"},
+		{"change of -0.5", "change of 0.5"}, {"7%", "7"}, {"± 5 mmHg", "5 mmHg"}, {"1,000 steps", "1,0 steps"},
 	}
 	for _, d := range differ {
 		if trials.Normalise(d[0]) == trials.Normalise(d[1]) {
