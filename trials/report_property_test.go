@@ -97,7 +97,7 @@ func withClaims(entries []statement.Logged, ats []string) []statement.Logged {
 // version chains) nor that every reported outcome has its row.
 func TestReportProperties(t *testing.T) {
 	rng := rand.New(rand.NewSource(20261129))
-	switched := 0
+	switched, moved, late := 0, 0, 0
 	for run := 0; run < 400; run++ {
 		trial := fmt.Sprintf("NCT0930%04d", run+1)
 		entries := randomHistory(t, rng, trial)
@@ -112,10 +112,41 @@ func TestReportProperties(t *testing.T) {
 			}
 		}
 
-		var ats []string
+		var ats, never []string
 		for _, e := range entries {
 			if ms, ok := e.Statement.(*trials.Milestone); ok {
 				ats = append(ats, ms.At)
+				never = append(never, "9999-12-31T00:00:00Z")
+			}
+		}
+		// Claims are used only against the claimant: against the report
+		// of the same entries claiming nothing earlier than the log saw,
+		// the baseline is never later and every flag is still there.
+		plain, err := trials.Compute(trial, withClaims(entries, never))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := map[string]int64{}
+		for _, e := range entries {
+			leaf[e.ID] = e.LeafIndex
+		}
+		if rep.Baseline != plain.Baseline {
+			moved++
+		}
+		if slices.ContainsFunc(rep.Flags, func(f trials.Flag) bool { return f.Code == trials.FlagMilestoneLoggedLate }) {
+			late++
+		}
+		if leaf[rep.Baseline] > leaf[plain.Baseline] {
+			t.Fatalf("run %d: claimed dates moved the baseline later, from leaf %d to %d", run, leaf[plain.Baseline], leaf[rep.Baseline])
+		}
+		for _, f := range plain.Flags {
+			if !slices.ContainsFunc(rep.Flags, func(g trials.Flag) bool { return g.Code == f.Code && slices.Equal(g.Evidence, f.Evidence) }) {
+				t.Fatalf("run %d: claimed dates removed flag %s %q", run, f.Code, f.Evidence)
+			}
+		}
+		for _, f := range plain.Flags {
+			if f.Code == trials.FlagMilestoneLoggedLate {
+				t.Fatalf("run %d: a milestone claiming nothing early is flagged late", run)
 			}
 		}
 		for k := 0; k < 3 && len(ats) > 1; k++ {
@@ -131,9 +162,10 @@ func TestReportProperties(t *testing.T) {
 			}
 		}
 	}
-	if switched == 0 {
-		t.Fatal("no random history produced a switched outcome: the generator tests nothing")
+	if switched == 0 || moved == 0 || late == 0 {
+		t.Fatalf("of the random histories, %d switched an outcome, %d had claims that moved the baseline, %d a late milestone: the generator must produce each", switched, moved, late)
 	}
+	t.Logf("%d switched outcomes, %d baselines moved by claims, %d histories with a late milestone", switched, moved, late)
 }
 
 // checkRows checks one report's rows against its baseline and results.
