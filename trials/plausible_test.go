@@ -127,6 +127,7 @@ func TestStatementFreeText(t *testing.T) {
 		"declared in a protocol": {trials.ParseProtocol, `{"type":"trial.protocol",` + h + `,"version":"2",` + doc + `,"outcomes":` + out(`,"declared":"Methods"`) + `}`, "declared belongs only in trial.results"},
 		"omitted also reported":  {trials.ParseResults, `{"type":"trial.results",` + h + `,` + doc + `,"outcomes":` + out("") + `,"omitted":[{"id":"P1","declared":"Methods"}]}`, "also reported"},
 		"omitted undeclared":     {trials.ParseResults, `{"type":"trial.results",` + h + `,` + doc + `,"outcomes":` + out("") + `,"omitted":[{"id":"S1","declared":""}]}`, "omitted[0].declared is required"},
+		"doi":                    {trials.ParsePublication, `{"type":"trial.publication",` + h + `,` + doc + `,"doi":"10.5555/x@journal.example"}`, "doi must not contain an e-mail"},
 		"implausible trial":      {trials.ParseMilestone, `{"type":"trial.milestone","trial_id":"NCT00000000","issued_at":"2026-01-01T00:00:00Z","event":"unblinding","at":"2026-01-01T00:00:00Z"}`, "all zeros"},
 	} {
 		_, err := tc.parse([]byte(tc.body))

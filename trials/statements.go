@@ -576,6 +576,9 @@ func ParsePublication(payload []byte) (statement.Statement, error) {
 	if p.DOI != "" && (len(p.DOI) > maxDOI || !doi.MatchString(p.DOI)) {
 		return nil, statement.Invalidf("%s: doi must be a DOI such as 10.1056/NEJMoa2034577 (no \"doi:\" or URL prefix)", t)
 	}
+	if err := statement.RefuseEmail(t+": doi", p.DOI); err != nil {
+		return nil, err
+	}
 	return &p, nil
 }
 
