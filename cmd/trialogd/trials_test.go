@@ -188,6 +188,23 @@ func TestTrialFixtures(t *testing.T) {
 				if rep.TrialID != n {
 					t.Errorf("report trial_id %s, want %s", rep.TrialID, n)
 				}
+				// The answer's new fields, read as a client without the
+				// trials package would: the summary's counts, and the start
+				// the report took when a first_participant_in is logged.
+				var raw struct {
+					Summary map[string]json.RawMessage `json:"summary"`
+					StartAt *string                    `json:"start_at"`
+					Start   *string                    `json:"first_participant_in"`
+				}
+				trialGet(t, srv, id, "/outcomes", &raw)
+				for _, k := range []string{"prespecified", "correctly_reported", "not_reported", "switched", "added", "declared"} {
+					if _, ok := raw.Summary[k]; !ok {
+						t.Errorf("outcomes by %s: summary lacks %q", id, k)
+					}
+				}
+				if (raw.Start == nil) != (raw.StartAt == nil) {
+					t.Errorf("outcomes by %s: first_participant_in %v but start_at %v", id, raw.Start, raw.StartAt)
+				}
 				testserver.IndependentCheckpoint(t, info.PublicKey, []byte(rep.Checkpoint))
 				// Nothing is logged meanwhile: both answers are of one checkpoint.
 				if rep.Checkpoint != tl.Checkpoint {
