@@ -54,7 +54,8 @@ type Report struct {
 	// Compared is the latest trial.results entry; nil when there is none,
 	// and Outcomes is then empty.
 	Compared *string `json:"compared"`
-	// Summary counts the baseline's outcomes as COMPare did.
+	// Summary counts the baseline's outcomes as COMPare did, in all and
+	// by kind.
 	Summary  Summary         `json:"summary"`
 	Outcomes []OutcomeStatus `json:"outcomes"`
 	Flags    []Flag          `json:"flags"`
@@ -72,11 +73,23 @@ type Report struct {
 // Summary counts the baseline's outcomes as COMPare reported each trial:
 // how many were pre-specified, how many reported correctly, how many not
 // reported and how many switched without a word, and how many outcomes were
-// added silently. As in COMPare, a change that the results declare (an
-// outcome's declared, or an omission with its declaration) counts as
-// correctly reported; Declared counts those apart, so
+// added silently — for all outcomes, and apart for primary and secondary
+// ones, as COMPare published them. As in COMPare, a change that the results
+// declare (an outcome's declared, or an omission with its declaration)
+// counts as correctly reported; Declared counts those apart, so
 // prespecified = correctly_reported + not_reported + switched.
 type Summary struct {
+	Counts
+	// Primary and Secondary count the outcomes pre-specified as primary
+	// or secondary in the baseline (an added outcome: by its reported
+	// kind). A primary outcome reported as secondary counts as a switched
+	// primary outcome.
+	Primary   Counts `json:"primary"`
+	Secondary Counts `json:"secondary"`
+}
+
+// Counts are the summary's figures for one set of outcomes.
+type Counts struct {
 	Prespecified      int `json:"prespecified"`
 	CorrectlyReported int `json:"correctly_reported"`
 	// NotReported are the baseline's outcomes the results leave out
@@ -171,13 +184,12 @@ func Compute(trial string, entries []statement.Logged) (*Report, error) {
 		rep.Start = &h.fpi.ID
 		rep.StartAt = stamp(h.startAt)
 	}
-	rep.Summary.Prespecified = len(outcomesOf(base))
 	if n := len(h.results); n > 0 {
 		cmp := h.results[n-1]
 		rep.Compared = &cmp.ID
 		rep.Outcomes = h.compare(base, cmp)
-		rep.Summary = summarize(len(outcomesOf(base)), rep.Outcomes)
 	}
+	rep.Summary = summarize(outcomesOf(base), rep.Outcomes)
 	rep.Flags = h.flags()
 	return rep, nil
 }
@@ -424,38 +436,57 @@ func (h *history) compare(base, cmp statement.Logged) []OutcomeStatus {
 	return out
 }
 
-// summarize counts the rows as COMPare did; prespecified is the number of
-// the baseline's outcomes.
-func summarize(prespecified int, rows []OutcomeStatus) Summary {
-	s := Summary{Prespecified: prespecified}
-	for _, r := range rows {
-		declared := r.Declared != ""
-		switch r.Status {
-		case StatusUnchanged:
-			s.CorrectlyReported++
-		case StatusDropped:
-			if declared {
-				s.Declared.NotReported++
-				s.CorrectlyReported++
-			} else {
-				s.NotReported++
-			}
-		case StatusAdded:
-			if declared {
-				s.Declared.Added++
-			} else {
-				s.Added++
-			}
-		default:
-			if declared {
-				s.Declared.Switched++
-				s.CorrectlyReported++
-			} else {
-				s.Switched++
-			}
+// summarize counts the baseline's outcomes and the rows as COMPare did.
+func summarize(base []Outcome, rows []OutcomeStatus) Summary {
+	var s Summary
+	byKind := func(kind string) *Counts {
+		if kind == KindPrimary {
+			return &s.Primary
 		}
+		return &s.Secondary
+	}
+	for _, o := range base {
+		s.Prespecified++
+		byKind(o.Kind).Prespecified++
+	}
+	for _, r := range rows {
+		kind := r.Kind
+		if r.Baseline != nil {
+			kind = r.Baseline.Kind
+		}
+		s.Counts.count(r)
+		byKind(kind).count(r)
 	}
 	return s
+}
+
+// count adds one row to c.
+func (c *Counts) count(r OutcomeStatus) {
+	declared := r.Declared != ""
+	switch r.Status {
+	case StatusUnchanged:
+		c.CorrectlyReported++
+	case StatusDropped:
+		if declared {
+			c.Declared.NotReported++
+			c.CorrectlyReported++
+		} else {
+			c.NotReported++
+		}
+	case StatusAdded:
+		if declared {
+			c.Declared.Added++
+		} else {
+			c.Added++
+		}
+	default:
+		if declared {
+			c.Declared.Switched++
+			c.CorrectlyReported++
+		} else {
+			c.Switched++
+		}
+	}
 }
 
 // evidence lists the baseline, the pre-specifying entries after it that

@@ -209,8 +209,14 @@ func checkRows(t *testing.T, run int, rep *trials.Report, entries []statement.Lo
 		}
 	}
 	s := rep.Summary
-	if s.CorrectlyReported+s.NotReported+s.Switched != s.Prespecified {
-		t.Fatalf("run %d: summary %+v does not add up", run, s)
+	for _, c := range []trials.Counts{s.Counts, s.Primary, s.Secondary} {
+		if c.CorrectlyReported+c.NotReported+c.Switched != c.Prespecified {
+			t.Fatalf("run %d: summary %+v does not add up", run, s)
+		}
+	}
+	if s.Primary.Prespecified+s.Secondary.Prespecified != s.Prespecified || s.Primary.Added+s.Secondary.Added != s.Added ||
+		s.Primary.Switched+s.Secondary.Switched != s.Switched || s.Primary.NotReported+s.Secondary.NotReported != s.NotReported {
+		t.Fatalf("run %d: summary by kind %+v does not add up to the totals", run, s)
 	}
 	for _, f := range rep.Flags {
 		for _, id := range f.Evidence {

@@ -248,7 +248,11 @@ func TestReportDeclaredOmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := trials.Summary{Prespecified: 3, CorrectlyReported: 2, NotReported: 1, Declared: trials.DeclaredCounts{NotReported: 1}}
+	want := trials.Summary{
+		Counts:    trials.Counts{Prespecified: 3, CorrectlyReported: 2, NotReported: 1, Declared: trials.DeclaredCounts{NotReported: 1}},
+		Primary:   trials.Counts{Prespecified: 1, CorrectlyReported: 1},
+		Secondary: trials.Counts{Prespecified: 2, CorrectlyReported: 1, NotReported: 1, Declared: trials.DeclaredCounts{NotReported: 1}},
+	}
 	if rep.Summary != want {
 		t.Fatalf("summary %+v, want %+v", rep.Summary, want)
 	}

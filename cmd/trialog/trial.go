@@ -194,6 +194,13 @@ func printOutcomeSummary(w io.Writer, o *client.TrialOutcomes) {
 			parts = append(parts, fmt.Sprintf("%d not reported without saying so", s.NotReported))
 		}
 		fmt.Fprintf(w, "summary     of %s pre-specified, %s\n", plural(s.Prespecified, "outcome"), strings.Join(parts, ", "))
+		if p := s.Primary; p.Prespecified > 0 || p.Added > 0 {
+			fmt.Fprintf(w, "            primary outcomes: %d of %d reported as pre-specified", p.CorrectlyReported, p.Prespecified)
+			if p.Switched+p.NotReported+p.Added > 0 {
+				fmt.Fprintf(w, "; %d switched, %d not reported, %d added without saying so", p.Switched, p.NotReported, p.Added)
+			}
+			fmt.Fprintln(w)
+		}
 		if s.Added > 0 {
 			fmt.Fprintf(w, "            %s reported that %s not pre-specified, without saying so\n", plural(s.Added, "outcome"), map[bool]string{true: "was", false: "were"}[s.Added == 1])
 		}
