@@ -939,12 +939,17 @@ func runConsentSummary(ctx context.Context, env *environ, args []string) error {
 	}
 	fmt.Fprintf(w, "latest form        %s\n", latest)
 	fmt.Fprintf(w, "subjects           %d with a consent event\n", tc.Subjects)
-	fmt.Fprintf(w, "  granted          %d\n  withdrawn        %d\n  none             %d\n  erased           %d\n", tc.Granted, tc.Withdrawn, tc.None, tc.Erased)
-	fmt.Fprintf(w, "re-consent needed  %d (granted on an older form version)\n", tc.ReconsentRequired)
+	for _, c := range []struct {
+		label string
+		n     int
+	}{{"granted", tc.Granted}, {"partially withdrawn", tc.PartiallyWithdrawn}, {"withdrawn", tc.Withdrawn}, {"expired", tc.Expired}, {"none", tc.None}, {"erased", tc.Erased}} {
+		fmt.Fprintf(w, "  %-20s %d\n", c.label, c.n)
+	}
+	fmt.Fprintf(w, "re-consent needed  %d (active consent on an older form version)\n", tc.ReconsentRequired)
 	if len(tc.ByFormVersion) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "FORM VERSION\tGRANTED")
+		fmt.Fprintln(tw, "FORM VERSION\tACTIVE CONSENT")
 		for _, f := range tc.ByFormVersion {
 			fmt.Fprintf(tw, "%s\t%d\n", f.Version, f.Granted)
 		}

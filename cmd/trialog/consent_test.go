@@ -207,7 +207,7 @@ func TestConsentFlow(t *testing.T) {
 
 	// The owner's counts.
 	r = w.run("consent", "summary", "--trial", w.trial).ok(t)
-	r.has(t, "latest form        2.0", "subjects           1", "withdrawn        1", "re-consent needed  0")
+	r.has(t, "latest form        2.0", "subjects           1", "  withdrawn            1", "  partially withdrawn  0", "  expired              0", "re-consent needed  0")
 
 	// The patient erases the link, with the secret from stdin; afterwards
 	// the secret no longer works, and says so in one sentence.
