@@ -675,8 +675,10 @@ func (h *history) flags() []Flag {
 				switch {
 				case h.fpi.LeafIndex < cur.LeafIndex:
 					start, when = *h.fpi, fmt.Sprintf("logged after %s", describe(*h.fpi))
-				case receivedAfter(cur, claimedAt(*h.startClaim)):
-					start, when = *h.startClaim, fmt.Sprintf("received after the start claimed by %s, though logged before it. %s", describe(*h.startClaim), claimNote)
+				case !h.beforeStart(cur):
+					// Logged before the milestone, but not received
+					// before the start it claims.
+					start, when = *h.startClaim, fmt.Sprintf("received at or after the start claimed by %s, though logged before it. %s", describe(*h.startClaim), claimNote)
 				default:
 					continue
 				}
