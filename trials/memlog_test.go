@@ -86,7 +86,7 @@ func (m *memLog) delegate(trial, principal, owner string) (statement.Logged, err
 	return m.submit(service, trials.DelegationStatement(trial, principal, owner, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)))
 }
 
-func (m *memLog) load(t *testing.T, id string) *trials.Trial {
+func (m *memLog) load(t testing.TB, id string) *trials.Trial {
 	t.Helper()
 	n, _, err := trials.ParseID(id)
 	if err != nil {

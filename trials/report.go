@@ -215,10 +215,15 @@ type history struct {
 	// lockClaim and unblindClaim are the database_lock and unblinding
 	// milestones that claim the earliest time.
 	lockClaim, unblindClaim *statement.Logged
+
+	// norms caches Normalise, and byID each entry's outcomes by id: a
+	// report compares the same texts and looks up the same ids many times.
+	norms map[string]string
+	byID  map[string]map[string]*Outcome
 }
 
 func newHistory(t *Trial) *history {
-	h := &history{t: t}
+	h := &history{t: t, norms: map[string]string{}, byID: map[string]map[string]*Outcome{}}
 	for i, e := range t.Entries {
 		switch st := e.Statement.(type) {
 		case *Registration:
@@ -352,37 +357,55 @@ func outcomesOf(e statement.Logged) []Outcome {
 	return nil
 }
 
-func find(os []Outcome, id string) *Outcome {
-	for i := range os {
-		if os[i].ID == id {
-			o := os[i]
-			return &o
+// outcome returns outcome id as entry e lists it, nil if it does not.
+func (h *history) outcome(e statement.Logged, id string) *Outcome {
+	m, ok := h.byID[e.ID]
+	if !ok {
+		os := outcomesOf(e)
+		m = make(map[string]*Outcome, len(os))
+		for i := range os {
+			m[os[i].ID] = &os[i]
 		}
+		h.byID[e.ID] = m
+	}
+	if o := m[id]; o != nil {
+		c := *o
+		return &c
 	}
 	return nil
 }
 
+// norm is Normalise, cached.
+func (h *history) norm(s string) string {
+	n, ok := h.norms[s]
+	if !ok {
+		n = Normalise(s)
+		h.norms[s] = n
+	}
+	return n
+}
+
 // changes lists what differs between two statements of one outcome, with
 // measures and time frames compared in Normalise form.
-func changes(a, b Outcome) []string {
+func (h *history) changes(a, b Outcome) []string {
 	out := []string{}
 	if a.Kind != b.Kind {
 		out = append(out, ChangeKind)
 	}
-	if Normalise(a.TimeFrame) != Normalise(b.TimeFrame) {
+	if h.norm(a.TimeFrame) != h.norm(b.TimeFrame) {
 		out = append(out, ChangeTimeFrame)
 	}
-	if Normalise(a.Measure) != Normalise(b.Measure) {
+	if h.norm(a.Measure) != h.norm(b.Measure) {
 		out = append(out, ChangeMeasure)
 	}
 	return out
 }
 
-func same(a, b *Outcome) bool {
+func (h *history) same(a, b *Outcome) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
-	return len(changes(*a, *b)) == 0
+	return len(h.changes(*a, *b)) == 0
 }
 
 // compare sets each outcome of the baseline and the results side by side:
@@ -398,13 +421,13 @@ func (h *history) compare(base, cmp statement.Logged) []OutcomeStatus {
 		ids = append(ids, o.ID)
 	}
 	for _, o := range ros {
-		if find(bos, o.ID) == nil {
+		if h.outcome(base, o.ID) == nil {
 			ids = append(ids, o.ID)
 		}
 	}
 	out := make([]OutcomeStatus, 0, len(ids))
 	for _, id := range ids {
-		b, r := find(bos, id), find(ros, id)
+		b, r := h.outcome(base, id), h.outcome(cmp, id)
 		row := OutcomeStatus{ID: id, Baseline: b, Reported: r, Changes: []string{}}
 		switch {
 		case r == nil:
@@ -413,7 +436,7 @@ func (h *history) compare(base, cmp statement.Logged) []OutcomeStatus {
 			row.Status, row.Measure, row.Kind, row.Declared = StatusAdded, r.Measure, r.Kind, r.Declared
 		default:
 			row.Measure, row.Kind = r.Measure, r.Kind
-			row.Changes = changes(*b, *r)
+			row.Changes = h.changes(*b, *r)
 			switch {
 			case slices.Contains(row.Changes, ChangeMeasure):
 				row.Status = StatusSwitched
@@ -496,16 +519,16 @@ func (h *history) evidence(id string, base, cmp statement.Logged) []string {
 	for _, chain := range [][]statement.Logged{h.registrations, h.protocols, h.saps} {
 		// The reference is the chain's last version at or before the
 		// baseline, or the baseline itself for a chain that starts later.
-		ref := find(outcomesOf(base), id)
+		ref := h.outcome(base, id)
 		if p := lastWhere(chain, func(e statement.Logged) bool { return e.LeafIndex <= base.LeafIndex }); p != nil {
-			ref = find(outcomesOf(*p), id)
+			ref = h.outcome(*p, id)
 		}
 		for _, e := range chain {
 			if e.LeafIndex <= base.LeafIndex {
 				continue
 			}
-			cur := find(outcomesOf(e), id)
-			if !same(ref, cur) {
+			cur := h.outcome(e, id)
+			if !h.same(ref, cur) {
 				picked = append(picked, e)
 			}
 			ref = cur
@@ -682,7 +705,7 @@ func (h *history) flags() []Flag {
 				default:
 					continue
 				}
-				diff := describeDiff(outcomesOf(prev), outcomesOf(cur))
+				diff := h.describeDiff(prev, cur)
 				if diff == "" {
 					continue
 				}
@@ -704,17 +727,17 @@ func (h *history) flags() []Flag {
 	return out
 }
 
-// describeDiff says in words how outcomes b differ from a; "" if they do
-// not.
-func describeDiff(a, b []Outcome) string {
+// describeDiff says in words how the outcomes of entry b differ from those
+// of entry a; "" if they do not.
+func (h *history) describeDiff(a, b statement.Logged) string {
 	var parts []string
-	for _, o := range a {
-		n := find(b, o.ID)
+	for _, o := range outcomesOf(a) {
+		n := h.outcome(b, o.ID)
 		if n == nil {
 			parts = append(parts, fmt.Sprintf("%s %s removed", o.Kind, o.ID))
 			continue
 		}
-		for _, c := range changes(o, *n) {
+		for _, c := range h.changes(o, *n) {
 			switch c {
 			case ChangeKind:
 				parts = append(parts, fmt.Sprintf("%s %s → %s", o.ID, o.Kind, n.Kind))
@@ -725,8 +748,8 @@ func describeDiff(a, b []Outcome) string {
 			}
 		}
 	}
-	for _, o := range b {
-		if find(a, o.ID) == nil {
+	for _, o := range outcomesOf(b) {
+		if h.outcome(a, o.ID) == nil {
 			parts = append(parts, fmt.Sprintf("%s %s added", o.Kind, o.ID))
 		}
 	}
