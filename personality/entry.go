@@ -245,7 +245,7 @@ func (s *Service) InclusionProofByHash(ctx context.Context, leafHash string, tre
 
 // storeReader gives statement checks read access to logged entries.
 type storeReader struct {
-	st  interface {
+	st interface {
 		EntriesByRef(ctx context.Context, ref string) ([]storage.Entry, error)
 	}
 	reg *statement.Registry
