@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -51,9 +53,10 @@ const (
 	lockNextIndex   = `SELECT next_index FROM trialog_log WHERE id = 1 FOR UPDATE`
 	updateNextIndex = `UPDATE trialog_log SET next_index = ? WHERE id = 1`
 	entryColumns    = `leaf_index, id, leaf_hash, leaf, type, principal_id, received_at`
+	insertColumns   = `leaf_index, id, leaf_hash, leaf, type, principal_id, received_at, id_key`
 	selectNextIndex = `SELECT next_index FROM trialog_log WHERE id = 1`
 	selectByRef     = `SELECT e.leaf_index, e.id, e.leaf_hash, e.leaf, e.type, e.principal_id, e.received_at
-  FROM trialog_entry_refs r JOIN trialog_entries e ON e.leaf_index = r.leaf_index WHERE r.ref = ? ORDER BY r.leaf_index`
+  FROM trialog_refs r JOIN trialog_entries e ON e.leaf_index = r.leaf_index WHERE r.ref_hash = ? ORDER BY r.leaf_index`
 )
 
 // maxAppendAttempts bounds the runs of one Append's transaction. A run is
@@ -115,17 +118,22 @@ func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) 
 		return nil, err
 	}
 	defer tx.Rollback()
-	ids := make([]any, len(es))
+	keys := make([]any, len(es))
 	for i, e := range es {
-		ids[i] = e.ID
+		if len(e.ID) != 32 {
+			return nil, fmt.Errorf("entry id of %d bytes, want 32", len(e.ID))
+		}
+		keys[i] = idKey(e.ID)
 	}
-	existing, err := queryEntries(ctx, tx, `SELECT `+entryColumns+` FROM trialog_entries WHERE id IN (`+placeholders(len(ids))+`)`, ids...)
+	existing, err := queryEntries(ctx, tx, `SELECT `+entryColumns+` FROM trialog_entries WHERE id_key IN (`+placeholders(len(keys))+`)`, keys...)
 	if err != nil {
 		return nil, err
 	}
 	byID := make(map[string]Entry, len(existing))
+	byKey := make(map[string]bool, len(existing))
 	for _, e := range existing {
 		byID[string(e.ID)] = e
+		byKey[string(idKey(e.ID))] = true
 	}
 	st := newTxState(tx)
 	inBatch := map[string]int{}
@@ -135,6 +143,11 @@ func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) 
 	for i, e := range es {
 		if prev, ok := byID[string(e.ID)]; ok {
 			out[i] = Appended{Entry: prev}
+			continue
+		}
+		if byKey[string(idKey(e.ID))] {
+			// Another entry's id shares the first 16 bytes: not this one.
+			out[i] = Appended{Entry: e, Err: ErrIDCollision}
 			continue
 		}
 		if j, ok := inBatch[string(e.ID)]; ok {
@@ -155,7 +168,7 @@ func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) 
 				return nil, st.err
 			}
 			st.keep()
-			checked = append(checked, e.ID)
+			checked = append(checked, idKey(e.ID))
 		}
 		inBatch[string(e.ID)] = i
 		st.pending[string(e.ID)] = &es[i]
@@ -174,7 +187,7 @@ func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) 
 		// The checks ran under their keys' locks; an entry another process
 		// committed meanwhile is a duplicate, not a new statement.
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM trialog_entries WHERE id IN (`+placeholders(len(checked))+`)`, checked...).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM trialog_entries WHERE id_key IN (`+placeholders(len(checked))+`)`, checked...).Scan(&n); err != nil {
 			return nil, err
 		}
 		if n > 0 {
@@ -189,24 +202,24 @@ func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) 
 	if err := tx.QueryRowContext(ctx, lockNextIndex).Scan(&next); err != nil {
 		return nil, fmt.Errorf("locking the log: %w", err)
 	}
-	rows := make([]any, 0, 7*len(accepted))
+	rows := make([]any, 0, 8*len(accepted))
 	var refs []any
 	nRefs := 0
 	for _, i := range accepted {
 		out[i].LeafIndex = next
 		next++
 		e := out[i].Entry
-		rows = append(rows, e.LeafIndex, e.ID, e.LeafHash, e.Leaf, e.Type, e.PrincipalID, e.ReceivedAt)
+		rows = append(rows, e.LeafIndex, e.ID, e.LeafHash, e.Leaf, e.Type, e.PrincipalID, e.ReceivedAt, idKey(e.ID))
 		for _, r := range e.Refs {
-			refs = append(refs, r, e.LeafIndex)
+			refs = append(refs, RefKey(r), e.LeafIndex)
 			nRefs++
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO trialog_entries (`+entryColumns+`) VALUES `+tuples(len(accepted), 7), rows...); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO trialog_entries (`+insertColumns+`) VALUES `+tuples(len(accepted), 8), rows...); err != nil {
 		return nil, fmt.Errorf("inserting entries: %w", err)
 	}
 	if nRefs > 0 {
-		if _, err := tx.ExecContext(ctx, `INSERT IGNORE INTO trialog_entry_refs (ref, leaf_index) VALUES `+tuples(nRefs, 2), refs...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT IGNORE INTO trialog_refs (ref_hash, leaf_index) VALUES `+tuples(nRefs, 2), refs...); err != nil {
 			return nil, fmt.Errorf("inserting entry refs: %w", err)
 		}
 	}
@@ -229,7 +242,37 @@ func (s *Store) NextIndex(ctx context.Context) (int64, error) {
 
 // EntryByID returns the entry with this 32-byte ID.
 func (s *Store) EntryByID(ctx context.Context, id []byte) (*Entry, error) {
-	return s.one(ctx, `SELECT `+entryColumns+` FROM trialog_entries WHERE id = ?`, id)
+	return entryByID(ctx, s.db, id)
+}
+
+// entryByID finds an entry by its id's key and compares the whole id.
+func entryByID(ctx context.Context, q querier, id []byte) (*Entry, error) {
+	if len(id) != 32 {
+		return nil, ErrNotFound
+	}
+	es, err := queryEntries(ctx, q, `SELECT `+entryColumns+` FROM trialog_entries WHERE id_key = ?`, idKey(id))
+	if err != nil {
+		return nil, err
+	}
+	if len(es) == 0 || !bytes.Equal(es[0].ID, id) {
+		return nil, ErrNotFound
+	}
+	return &es[0], nil
+}
+
+// ErrIDCollision refuses an entry whose id shares its first 16 bytes (the
+// unique key) with another logged entry's id: with SHA-256 ids, no more
+// likely than a collision of a 128-bit hash.
+var ErrIDCollision = errors.New("entry id collides with a logged entry's id in its first 16 bytes")
+
+// idKey is the unique key of an entry id: its first 16 bytes.
+func idKey(id []byte) []byte { return id[:16] }
+
+// RefKey is the stored form of an index reference: the first 16 bytes of
+// its SHA-256. The schema's migration to version 6 computes the same.
+func RefKey(ref string) []byte {
+	h := sha256.Sum256([]byte(ref))
+	return h[:16]
 }
 
 // EntryByIndex returns the entry at a leaf index.
@@ -245,7 +288,7 @@ func (s *Store) EntriesRange(ctx context.Context, start, count int64) ([]Entry, 
 
 // EntriesByRef returns the entries indexed under ref, in log order.
 func (s *Store) EntriesByRef(ctx context.Context, ref string) ([]Entry, error) {
-	return queryEntries(ctx, s.db, selectByRef, ref)
+	return queryEntries(ctx, s.db, selectByRef, RefKey(ref))
 }
 
 func (s *Store) one(ctx context.Context, q string, args ...any) (*Entry, error) {

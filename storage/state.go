@@ -118,15 +118,11 @@ func (t *txState) EntryByID(ctx context.Context, id []byte) (*Entry, error) {
 		c.LeafIndex = -1
 		return &c, nil
 	}
-	es, err := queryEntries(ctx, t.tx, `SELECT `+entryColumns+` FROM trialog_entries WHERE id = ?`, id)
-	if err != nil {
+	e, err := entryByID(ctx, t.tx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		t.err = err
-		return nil, err
 	}
-	if len(es) == 0 {
-		return nil, ErrNotFound
-	}
-	return &es[0], nil
+	return e, err
 }
 
 // write stores the changed rows: new keys by INSERT (another process that
