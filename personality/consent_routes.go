@@ -137,7 +137,7 @@ func (c consentRoutes) trialState(ctx context.Context, raw string) (*trials.Stat
 }
 
 // delegatedSite checks that caller is a site delegated on t.
-func delegatedSite(caller statement.Caller, t *trials.Trial) error {
+func delegatedSite(caller statement.Caller, t *trials.State) error {
 	if caller.Role != statement.RoleSite {
 		return errDenied("only a site delegated on trial %s may do this; the %s role may not", t.ID, caller.Role)
 	}
@@ -158,7 +158,7 @@ func (c consentRoutes) postSubject(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, 4096, &req); err != nil {
 		return 0, nil, err
 	}
-	t, err := c.loadTrial(ctx, req.TrialID)
+	t, err := c.trialState(ctx, req.TrialID)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -335,7 +335,7 @@ func (c consentRoutes) postErase(r *http.Request) (int, any, error) {
 			return 0, nil, errInvalid("subject must be a subject reference (sub_ and 32 hex digits)")
 		}
 	}
-	t, err := c.loadTrial(ctx, req.TrialID)
+	t, err := c.trialState(ctx, req.TrialID)
 	if err != nil {
 		return 0, nil, err
 	}
