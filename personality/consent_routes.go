@@ -287,7 +287,7 @@ func (c consentRoutes) postCheck(r *http.Request) (int, any, error) {
 	if sub.Entry.Status != StatusIncluded {
 		return 0, nil, errUnavailableMsg("the access record %s is logged but not yet in a published checkpoint; its answer is withheld until it is", sub.Entry.ID)
 	}
-	pes, cp, err := c.svc.Proven(ctx, consent.SubjectRef(req.Subject))
+	pes, cp, err := c.svc.provenAccess(ctx, sub.Entry.ID)
 	if err != nil {
 		return 0, nil, err
 	}

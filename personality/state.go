@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
@@ -161,4 +162,61 @@ func (s *Service) buildState(ctx context.Context) error {
 		s.log.Info("built the domain state from the log's entries", "entries", n, "seconds", time.Since(start).Seconds())
 	}
 	return nil
+}
+
+// provenAccess returns a logged consent.access entry and the evidence entries
+// it names, each proven against the latest published checkpoint, with their
+// statements: what a consent check answers, read by id, so that its cost does
+// not grow with the subject's earlier checks. Entries the checkpoint does not
+// include are left out.
+func (s *Service) provenAccess(ctx context.Context, accessID string) ([]ProvenEntry, *Published, error) {
+	cp := s.Published()
+	if cp == nil {
+		return nil, nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
+	}
+	read := func(id string) (*storage.Entry, *statement.Logged, error) {
+		raw, err := hex.DecodeString(id)
+		if err != nil || len(raw) != 32 {
+			return nil, nil, fmt.Errorf("entry id %q is not 64 hex digits", id)
+		}
+		e, err := s.store.EntryByID(ctx, raw)
+		if err != nil {
+			return nil, nil, unavailableIf(err)
+		}
+		l, err := logged(s.reg, e)
+		return e, l, err
+	}
+	e, l, err := read(accessID)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := []string{}
+	if a, ok := l.Statement.(*consent.Access); ok {
+		ids = a.Evidence
+	}
+	var out []ProvenEntry
+	add := func(e *storage.Entry, l *statement.Logged) error {
+		if uint64(e.LeafIndex) >= cp.Size {
+			return nil
+		}
+		pe, err := s.entryWithProof(ctx, e, cp)
+		if err != nil {
+			return err
+		}
+		out = append(out, ProvenEntry{Entry: pe, PrincipalID: e.PrincipalID, Statement: l.Statement})
+		return nil
+	}
+	if err := add(e, l); err != nil {
+		return nil, nil, err
+	}
+	for _, id := range ids {
+		e, l, err := read(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := add(e, l); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, cp, nil
 }
