@@ -60,6 +60,7 @@ type options struct {
 	mixedTrialEntries int
 	mixedChecks       int
 	mixedCostSamples  int
+	indexBytes        int
 }
 
 func main() {
@@ -80,6 +81,7 @@ func main() {
 	flag.IntVar(&o.mixedTrialEntries, "mixed-trial-entries", 10000, "P7: entries of the big trial")
 	flag.IntVar(&o.mixedChecks, "mixed-checks", 1000, "P7: earlier consent checks of the subject")
 	flag.IntVar(&o.mixedCostSamples, "mixed-cost-samples", 300, "P7: statements timed one at a time on each trial")
+	flag.IntVar(&o.indexBytes, "index-bytes", 0, "append this many entries straight into trialog's store and print its index sizes per entry, then stop")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -96,6 +98,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.large {
 		return large(ctx, o)
+	}
+	if o.indexBytes > 0 {
+		return measureIndexBytes(ctx, o, o.indexBytes)
 	}
 	if o.mixedOnly {
 		return measureMixed(ctx, o)
