@@ -41,7 +41,7 @@ func Register(r *statement.Registry, subjects Subjects) {
 	site := []statement.Role{statement.RoleSite}
 	r.Register(statement.Kind{Name: TypeGrant, Roles: site, Parse: ParseGrant, Check: c.checkEvent, Apply: applyEvent})
 	r.Register(statement.Kind{Name: TypeWithdraw, Roles: site, Parse: ParseWithdraw, Check: c.checkEvent, Apply: applyEvent})
-	r.Register(statement.Kind{Name: TypeAccess, Parse: ParseAccess, Check: c.checkAccess})
+	r.Register(statement.Kind{Name: TypeAccess, Parse: ParseAccess, Check: c.checkAccess, Apply: applyAccess})
 	r.Register(statement.Kind{Name: TypeErasure, Parse: ParseErasure, Check: c.checkErasure, Apply: applyEvent})
 	r.RegisterFormat(statement.Format{PayloadType: FHIRPayloadType, Type: FHIRType, Parse: ParseFHIR})
 }

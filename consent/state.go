@@ -106,3 +106,18 @@ func applyEvent(ctx context.Context, s statement.State, e statement.Logged) erro
 	st.apply(e.ID, e.Statement)
 	return s.Put(ctx, subjectKey(cs.SubjectID()), st)
 }
+
+// applyAccess changes nothing in the subject's state, but gives a subject
+// without consent events its row: an access record decided on "no consent"
+// then conflicts with a first grant appended at the same time by another
+// trialogd (both create the row; one is decided again), instead of passing
+// unlocked.
+func applyAccess(ctx context.Context, s statement.State, e statement.Logged) error {
+	a := e.Statement.(*Access)
+	var st SubjectState
+	ok, err := s.Get(ctx, subjectKey(a.Subject), &st)
+	if err != nil || ok {
+		return err
+	}
+	return s.Put(ctx, subjectKey(a.Subject), newSubjectState())
+}
