@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/api"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )

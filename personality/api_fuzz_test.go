@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/trialog/trialog/personality/api"
+	"github.com/trialog/trialog/api"
 )
 
 // FuzzParseWait: any ?wait value is refused with an API error or gives a

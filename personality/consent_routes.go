@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/trials"
@@ -21,78 +22,6 @@ const FHIRContentType = "application/fhir+json"
 // defaultConsentWait is how long the consent endpoints wait for the entries
 // they log to be in a published checkpoint.
 const defaultConsentWait = MaxWait
-
-// ConsentSubjectRequest is the body of POST /v1/consent/subjects.
-type ConsentSubjectRequest struct {
-	TrialID string `json:"trial_id"`
-}
-
-// ConsentSubject answers POST /v1/consent/subjects. SubjectSecret is shown
-// this once; trialog keeps only a hash of it.
-type ConsentSubject struct {
-	TrialID       string `json:"trial_id"`
-	Subject       string `json:"subject"`
-	SubjectSecret string `json:"subject_secret"`
-}
-
-// ConsentStatusRequest is the body of POST /v1/consent/status.
-type ConsentStatusRequest struct {
-	SubjectSecret string `json:"subject_secret"`
-	TrialID       string `json:"trial_id"`
-}
-
-// ConsentStatus answers POST /v1/consent/status: the subject's consent as
-// the entries that Checkpoint includes make it, every entry proven against
-// Checkpoint.
-type ConsentStatus struct {
-	TrialID           string          `json:"trial_id"`
-	Subject           string          `json:"subject"`
-	Status            string          `json:"status"`
-	Scope             []consent.Scope `json:"scope"`
-	FormVersion       string          `json:"form_version"`
-	ReconsentRequired bool            `json:"reconsent_required"`
-	Checkpoint        string          `json:"checkpoint"`
-	Evidence          []*Entry        `json:"evidence"`
-	Access            []*Entry        `json:"access"`
-}
-
-// ConsentCheckRequest is the body of POST /v1/consent/check.
-type ConsentCheckRequest struct {
-	TrialID string `json:"trial_id"`
-	Subject string `json:"subject"`
-	Purpose string `json:"purpose"`
-}
-
-// ConsentCheck answers POST /v1/consent/check, once the consent.access entry
-// is in Checkpoint; the evidence and the access entry are proven against it.
-type ConsentCheck struct {
-	Decision    string   `json:"decision"`
-	Evidence    []*Entry `json:"evidence"`
-	AccessEntry string   `json:"access_entry"`
-	Access      *Entry   `json:"access"`
-	Checkpoint  string   `json:"checkpoint"`
-}
-
-// ConsentEraseRequest is the body of POST /v1/consent/erase: the patient's
-// secret, or (with a site's token) the subject.
-type ConsentEraseRequest struct {
-	SubjectSecret string `json:"subject_secret,omitempty"`
-	Subject       string `json:"subject,omitempty"`
-	TrialID       string `json:"trial_id"`
-}
-
-// ConsentErased answers POST /v1/consent/erase.
-type ConsentErased struct {
-	Erased bool   `json:"erased"`
-	Entry  *Entry `json:"entry"`
-}
-
-// TrialConsent answers GET /v1/trials/{trial_id}/consent.
-type TrialConsent struct {
-	TrialID string `json:"trial_id"`
-	consent.Summary
-	Checkpoint string `json:"checkpoint"`
-}
 
 // RegisterConsentRoutes adds the consent endpoints to a.
 func RegisterConsentRoutes(a *API) {
@@ -141,7 +70,7 @@ func (c consentRoutes) postSubject(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	var req ConsentSubjectRequest
+	var req api.ConsentSubjectRequest
 	if err := decodeJSON(r, 4096, &req); err != nil {
 		return 0, nil, err
 	}
@@ -156,7 +85,7 @@ func (c consentRoutes) postSubject(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, ConsentSubject{TrialID: t.ID, Subject: subject, SubjectSecret: secret}, nil
+	return http.StatusCreated, api.ConsentSubject{TrialID: t.ID, Subject: subject, SubjectSecret: secret}, nil
 }
 
 // latestForm is the trial's current consent-form version among the entries
@@ -178,7 +107,7 @@ func latestForm(t *trials.Trial, size uint64) ([]consent.FormVersion, string) {
 // and every use of their data, all proven against one checkpoint.
 func (c consentRoutes) postStatus(r *http.Request) (int, any, error) {
 	ctx := r.Context()
-	var req ConsentStatusRequest
+	var req api.ConsentStatusRequest
 	if err := decodeJSON(r, 4096, &req); err != nil {
 		return 0, nil, err
 	}
@@ -202,7 +131,7 @@ func (c consentRoutes) postStatus(r *http.Request) (int, any, error) {
 		logged[i] = statement.Logged{ID: pe.ID, LeafIndex: pe.LeafIndex, PrincipalID: pe.PrincipalID, Statement: pe.Statement}
 	}
 	st := consent.Compute(logged, latest, c.svc.now())
-	out := ConsentStatus{TrialID: t.ID, Subject: subject, Status: st.Status, Scope: st.Scope, FormVersion: st.FormVersion,
+	out := api.ConsentStatus{TrialID: t.ID, Subject: subject, Status: st.Status, Scope: st.Scope, FormVersion: st.FormVersion,
 		ReconsentRequired: st.ReconsentRequired, Checkpoint: string(cp.Note), Evidence: []*Entry{}, Access: []*Entry{}}
 	for _, id := range st.Evidence {
 		out.Evidence = append(out.Evidence, byID[id])
@@ -228,7 +157,7 @@ func (c consentRoutes) postCheck(r *http.Request) (int, any, error) {
 	if caller.Role != statement.RoleDataUser {
 		return 0, nil, errDenied("only a data user may check consent; the %s role may not", caller.Role)
 	}
-	var req ConsentCheckRequest
+	var req api.ConsentCheckRequest
 	if err := decodeJSON(r, 4096, &req); err != nil {
 		return 0, nil, err
 	}
@@ -278,7 +207,7 @@ func (c consentRoutes) postCheck(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	var access statement.Statement
-	out := ConsentCheck{Decision: decision, Evidence: []*Entry{}, AccessEntry: sub.Entry.ID, Checkpoint: string(cp.Note)}
+	out := api.ConsentCheck{Decision: decision, Evidence: []*Entry{}, AccessEntry: sub.Entry.ID, Checkpoint: string(cp.Note)}
 	byID := map[string]*Entry{}
 	for _, pe := range pes {
 		byID[pe.ID] = pe.Entry
@@ -304,7 +233,7 @@ func (c consentRoutes) postCheck(r *http.Request) (int, any, error) {
 // subject reference.
 func (c consentRoutes) postErase(r *http.Request) (int, any, error) {
 	ctx := r.Context()
-	var req ConsentEraseRequest
+	var req api.ConsentEraseRequest
 	if err := decodeJSON(r, 4096, &req); err != nil {
 		return 0, nil, err
 	}
@@ -346,7 +275,7 @@ func (c consentRoutes) postErase(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, ConsentErased{Erased: true, Entry: sub.Entry}, nil
+	return http.StatusOK, api.ConsentErased{Erased: true, Entry: sub.Entry}, nil
 }
 
 // getTrialConsent counts a trial's subjects by consent state and form
@@ -373,7 +302,7 @@ func (c consentRoutes) getTrialConsent(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	forms, _ := latestForm(t, cp.Size)
-	return http.StatusOK, TrialConsent{TrialID: t.ID, Summary: consent.Summarize(es, forms, c.svc.now()), Checkpoint: string(cp.Note)}, nil
+	return http.StatusOK, api.TrialConsent{TrialID: t.ID, Summary: consent.Summarize(es, forms, c.svc.now()), Checkpoint: string(cp.Note)}, nil
 }
 
 // fhirHandler serves GET /v1/entries/{id}/fhir (public): a consent entry as

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/trialog/trialog/consent"
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/api"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )

@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/envelope"
 )
 
 // LoadOrCreateNoteKey reads a note signer key (golang.org/x/mod/sumdb/note

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/api"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )

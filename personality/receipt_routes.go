@@ -11,8 +11,8 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/trialog/trialog/personality/envelope"
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/envelope"
+	"github.com/trialog/trialog/receipt"
 	"github.com/trialog/trialog/storage"
 )
 

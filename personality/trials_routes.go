@@ -9,32 +9,10 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/trials"
 )
-
-// TrialTimeline answers GET /v1/trials/{trial_id}: every entry of the trial
-// in log order, all proven against Checkpoint.
-type TrialTimeline struct {
-	TrialID     string   `json:"trial_id"`
-	Identifiers []string `json:"identifiers"`
-	Owner       string   `json:"owner"`
-	Delegates   []string `json:"delegates"`
-	Checkpoint  string   `json:"checkpoint"`
-	Entries     []*Entry `json:"entries"`
-}
-
-// TrialOutcomes answers GET /v1/trials/{trial_id}/outcomes: the report,
-// computed from the entries that Checkpoint includes.
-type TrialOutcomes struct {
-	trials.Report
-	Checkpoint string `json:"checkpoint"`
-}
-
-// TrialDelegate is the body of POST /v1/trials/{trial_id}/delegates.
-type TrialDelegate struct {
-	Principal string `json:"principal"`
-}
 
 // defaultDelegationWait is how long the delegation endpoint waits for its
 // entry's inclusion when the request names no wait.
@@ -100,7 +78,7 @@ func (t trialRoutes) getTimeline(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out := TrialTimeline{TrialID: id, Identifiers: trial.Identifiers, Owner: trial.Owner, Delegates: []string{},
+	out := api.TrialTimeline{TrialID: id, Identifiers: trial.Identifiers, Owner: trial.Owner, Delegates: []string{},
 		Checkpoint: string(cp.Note), Entries: make([]*Entry, len(pes))}
 	for p := range trial.Delegates {
 		out.Delegates = append(out.Delegates, p)
@@ -125,7 +103,7 @@ func (t trialRoutes) getOutcomes(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, TrialOutcomes{Report: *rep, Checkpoint: string(cp.Note)}, nil
+	return http.StatusOK, api.TrialOutcomes{Report: *rep, Checkpoint: string(cp.Note)}, nil
 }
 
 // postDelegate lets the trial's owner delegate: trialogd logs a
@@ -159,7 +137,7 @@ func (t trialRoutes) postDelegate(r *http.Request) (int, any, error) {
 	if caller.PrincipalID != trial.Owner {
 		return 0, nil, errDenied("only the owner of trial %s may delegate", id)
 	}
-	var req TrialDelegate
+	var req api.TrialDelegate
 	if err := decodeJSON(r, 4096, &req); err != nil {
 		return 0, nil, err
 	}

@@ -17,9 +17,9 @@ import (
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/api"
 )
 
 // fakeLog mimics trialogd's /v1/checkpoint and /v1/proofs/consistency with

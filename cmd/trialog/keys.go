@@ -10,7 +10,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/envelope"
 )
 
 // runKeygen writes PREFIX.key, the private key as PKCS #8 PEM (the format

@@ -12,11 +12,11 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 )
 

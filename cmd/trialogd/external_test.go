@@ -27,11 +27,11 @@ import (
 	"github.com/google/trillian/types"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
 	"github.com/trialog/trialog/personality"
-	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/storage"
 )
 

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/daemon"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/api"
 )
 
 var (

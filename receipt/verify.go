@@ -16,7 +16,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/envelope"
 )
 
 // The checks a receipt can fail, as Error.Check names them.

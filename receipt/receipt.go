@@ -30,8 +30,8 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/api"
+	"github.com/trialog/trialog/envelope"
 )
 
 // The fixed lines of a receipt.

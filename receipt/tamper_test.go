@@ -8,7 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/receipt"
 )
 
 // region is a span of a receipt file and the checks allowed to fail when

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/trialog/trialog/personality/receipt"
-	"github.com/trialog/trialog/personality/receipt/receipttest"
+	"github.com/trialog/trialog/receipt"
+	"github.com/trialog/trialog/receipt/receipttest"
 )
 
 // BenchmarkVerifyReceipts measures DESIGN.md's P4: receipts verified per

@@ -1,4 +1,4 @@
-// Package api holds the JSON types of trialog's HTTP API (../shared API.md),
+// Package api holds the JSON types of trialog's HTTP API (docs/api.md),
 // shared by trialogd and its clients. Field names here are the contract.
 package api
 

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/statement"
 )
 

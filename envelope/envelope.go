@@ -14,8 +14,8 @@ import (
 	"regexp"
 	"strconv"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/internal/strictjson"
-	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/statement"
 )
 

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/trialog/trialog/personality/envelope"
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/envelope"
+	"github.com/trialog/trialog/receipt"
 )
 
 // seeds adds every file in testdata/ whose name ends in suffix.

@@ -17,9 +17,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/api"
+	"github.com/trialog/trialog/envelope"
+	"github.com/trialog/trialog/receipt"
 	"github.com/trialog/trialog/statement"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/transparency-dev/formats/log"
 
-	"github.com/trialog/trialog/personality/receipt"
-	"github.com/trialog/trialog/personality/receipt/receipttest"
+	"github.com/trialog/trialog/receipt"
+	"github.com/trialog/trialog/receipt/receipttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
