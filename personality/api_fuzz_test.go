@@ -21,7 +21,7 @@ func FuzzParseWait(f *testing.F) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/entries?wait="+url.QueryEscape(v), nil)
 		d, err := parseWait(r)
 		if err != nil {
-			var e *Error
+			var e *apiError
 			if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
 				t.Fatalf("parseWait(%q) error %v is not a 400", v, err)
 			}
@@ -48,7 +48,7 @@ func FuzzDecodeRequestBodies(f *testing.F) {
 			if err == nil {
 				continue
 			}
-			var e *Error
+			var e *apiError
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				continue

@@ -31,7 +31,7 @@ import (
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality"
+	"github.com/trialog/trialog/personality/engine"
 	"github.com/trialog/trialog/storage"
 )
 
@@ -127,7 +127,7 @@ func TestExternalTrillian(t *testing.T) {
 	if cpSize != size || cpRoot != root {
 		t.Fatalf("after the duplicate the checkpoint is size %d, want the last submission's %d", cpSize, size)
 	}
-	conn, err := personality.Dial(tr.rpc)
+	conn, err := engine.Dial(tr.rpc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package personality
+package engine
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/trialog/trialog/internal/throttle"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trialog/trialog/storage"
@@ -25,7 +26,7 @@ type Published struct {
 	CreatedAt time.Time
 }
 
-func (s *Service) parsePublished(c *storage.Checkpoint) (*Published, error) {
+func (s *Log) parsePublished(c *storage.Checkpoint) (*Published, error) {
 	cp, _, _, err := log.ParseCheckpoint(c.Note, s.origin, s.verifier)
 	if err != nil {
 		return nil, err
@@ -38,13 +39,13 @@ func (s *Service) parsePublished(c *storage.Checkpoint) (*Published, error) {
 
 // Published returns the latest published checkpoint, or nil before the
 // first one.
-func (s *Service) Published() *Published {
+func (s *Log) Published() *Published {
 	s.cpMu.Lock()
 	defer s.cpMu.Unlock()
 	return s.cp
 }
 
-func (s *Service) setPublished(p *Published) {
+func (s *Log) setPublished(p *Published) {
 	s.cpMu.Lock()
 	defer s.cpMu.Unlock()
 	if s.cp != nil && p.Size <= s.cp.Size {
@@ -60,7 +61,7 @@ func (s *Service) setPublished(p *Published) {
 
 // WaitPublished waits until a published checkpoint covers leaf index, and
 // returns it.
-func (s *Service) WaitPublished(ctx context.Context, index int64) (*Published, error) {
+func (s *Log) WaitPublished(ctx context.Context, index int64) (*Published, error) {
 	for {
 		s.cpMu.Lock()
 		cp, ch := s.cp, s.cpChang
@@ -78,19 +79,19 @@ func (s *Service) WaitPublished(ctx context.Context, index int64) (*Published, e
 
 // publisher signs a new checkpoint whenever Trillian's tree has grown, after
 // checking that it is consistent with the last one signed.
-func (s *Service) publisher(ctx context.Context) {
+func (s *Log) publisher(ctx context.Context) {
 	t := time.NewTicker(s.cfg.CheckpointInterval)
 	defer t.Stop()
 	var integrated <-chan struct{}
 	if s.cfg.Embedded != nil {
 		integrated = s.cfg.Embedded.Integrated()
 	}
-	warn := throttle{period: 10 * time.Second}
+	warn := throttle.New(10 * time.Second)
 	for {
-		if err := s.PublishOnce(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, errGuard) {
-			warn.warn(s.log, "publishing a checkpoint failed", err)
+		if err := s.PublishOnce(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrGuard) {
+			warn.Warn(s.log, "publishing a checkpoint failed", err)
 		} else if err == nil {
-			warn.reset()
+			warn.Reset()
 		}
 		select {
 		case <-ctx.Done():
@@ -102,16 +103,13 @@ func (s *Service) publisher(ctx context.Context) {
 	}
 }
 
-// errGuard marks a root that the consistency guard refused.
-var errGuard = errors.New("consistency guard")
-
 // PublishOnce fetches Trillian's latest root and, if the tree grew, signs
 // and stores a new checkpoint — but only if the root is the one trialogd
 // computes itself from the last checkpoint's compact range and the leaf
 // hashes of its own entries, and if Trillian's consistency proof from the
 // last checkpoint verifies. Otherwise it signs nothing, logs an error, counts
 // it, and makes Ready fail until a good root comes.
-func (s *Service) PublishOnce(ctx context.Context) error {
+func (s *Log) PublishOnce(ctx context.Context) error {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	last := s.Published()
@@ -125,7 +123,7 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 		// Another replica signed a newer one.
 		p, err := s.parsePublished(stored)
 		if err != nil {
-			return s.guardFailed(fmt.Errorf("%w: stored checkpoint of size %d does not verify: %v", errGuard, stored.TreeSize, err))
+			return s.guardFailed(fmt.Errorf("%w: stored checkpoint of size %d does not verify: %v", ErrGuard, stored.TreeSize, err))
 		}
 		if last != nil {
 			if err := s.checkConsistency(ctx, last, p.Size, p.Root); err != nil {
@@ -137,7 +135,7 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 	}
 	if last != nil {
 		if err := s.catchUp(ctx, last); err != nil {
-			if errors.Is(err, errGuard) {
+			if errors.Is(err, ErrGuard) {
 				return s.guardFailed(err)
 			}
 			return err
@@ -154,7 +152,7 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 	}
 	var root types.LogRootV1
 	if err := root.UnmarshalBinary(resp.GetSignedLogRoot().GetLogRoot()); err != nil {
-		return s.guardFailed(fmt.Errorf("%w: Trillian returned an unreadable root: %v", errGuard, err))
+		return s.guardFailed(fmt.Errorf("%w: Trillian returned an unreadable root: %v", ErrGuard, err))
 	}
 	var from uint64
 	base := rangeFactory.NewEmptyRange(0)
@@ -162,12 +160,12 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 		switch {
 		case root.TreeSize == last.Size:
 			if !bytes.Equal(root.RootHash, last.Root) {
-				return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) differs from the signed checkpoint's (%x)", errGuard, root.TreeSize, root.RootHash, last.Root))
+				return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) differs from the signed checkpoint's (%x)", ErrGuard, root.TreeSize, root.RootHash, last.Root))
 			}
 			s.guardOK()
 			return nil
 		case root.TreeSize < last.Size:
-			return s.guardFailed(fmt.Errorf("%w: Trillian's tree shrank from %d to %d", errGuard, last.Size, root.TreeSize))
+			return s.guardFailed(fmt.Errorf("%w: Trillian's tree shrank from %d to %d", ErrGuard, last.Size, root.TreeSize))
 		}
 		from, base = last.Size, s.front
 	}
@@ -176,11 +174,11 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 		return err
 	}
 	if root.TreeSize > uint64(next) {
-		return s.guardFailed(fmt.Errorf("%w: Trillian's tree has %d leaves but trialog ordered only %d", errGuard, root.TreeSize, next))
+		return s.guardFailed(fmt.Errorf("%w: Trillian's tree has %d leaves but trialog ordered only %d", ErrGuard, root.TreeSize, next))
 	}
 	hashes, err := s.store.LeafHashes(ctx, int64(from), int64(root.TreeSize))
 	if errors.Is(err, storage.ErrMissing) {
-		return s.guardFailed(fmt.Errorf("%w: %v", errGuard, err))
+		return s.guardFailed(fmt.Errorf("%w: %v", ErrGuard, err))
 	} else if err != nil {
 		return err
 	}
@@ -199,7 +197,7 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 	}
 	// SPEC: RFC 6962 §2.1 — and it must be the root of trialog's own leaves.
 	if !bytes.Equal(mine, root.RootHash) {
-		return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) is not the root of trialog's entries (%x)", errGuard, root.TreeSize, root.RootHash, mine))
+		return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) is not the root of trialog's entries (%x)", ErrGuard, root.TreeSize, root.RootHash, mine))
 	}
 	defer s.observe("publish", time.Now())
 	p, err := s.sign(root.TreeSize, root.RootHash)
@@ -227,9 +225,9 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 
 // checkConsistency asks Trillian for a consistency proof from last to
 // (size, root) and verifies it.
-func (s *Service) checkConsistency(ctx context.Context, last *Published, size uint64, root []byte) error {
+func (s *Log) checkConsistency(ctx context.Context, last *Published, size uint64, root []byte) error {
 	if size < last.Size {
-		return fmt.Errorf("%w: checkpoint of size %d is smaller than the last signed (%d)", errGuard, size, last.Size)
+		return fmt.Errorf("%w: checkpoint of size %d is smaller than the last signed (%d)", ErrGuard, size, last.Size)
 	}
 	if size == last.Size || last.Size == 0 {
 		return verifyConsistency(last, size, root, nil)
@@ -245,18 +243,18 @@ func (s *Service) checkConsistency(ctx context.Context, last *Published, size ui
 // and the new one.
 func verifyConsistency(last *Published, size uint64, root []byte, hashes [][]byte) error {
 	if size < last.Size {
-		return fmt.Errorf("%w: tree shrank from %d to %d", errGuard, last.Size, size)
+		return fmt.Errorf("%w: tree shrank from %d to %d", ErrGuard, last.Size, size)
 	}
 	if last.Size == 0 {
 		return nil // every tree is consistent with the empty one
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, last.Size, size, hashes, last.Root, root); err != nil {
-		return fmt.Errorf("%w: Trillian's root of size %d (%x) is not consistent with the checkpoint of size %d (%x)", errGuard, size, root, last.Size, last.Root)
+		return fmt.Errorf("%w: Trillian's root of size %d (%x) is not consistent with the checkpoint of size %d (%x)", ErrGuard, size, root, last.Size, last.Root)
 	}
 	return nil
 }
 
-func (s *Service) sign(size uint64, root []byte) (*Published, error) {
+func (s *Log) sign(size uint64, root []byte) (*Published, error) {
 	body := log.Checkpoint{Origin: s.origin, Size: size, Hash: root}.Marshal()
 	signed, err := note.Sign(&note.Note{Text: string(body)}, s.signer)
 	if err != nil {
@@ -265,7 +263,7 @@ func (s *Service) sign(size uint64, root []byte) (*Published, error) {
 	return &Published{Size: size, Root: root, Note: signed, CreatedAt: s.now().UTC()}, nil
 }
 
-func (s *Service) guardFailed(err error) error {
+func (s *Log) guardFailed(err error) error {
 	msg := err.Error()
 	if prev := s.guardErr.Swap(&msg); prev == nil || *prev != msg {
 		s.log.Error("refusing to sign a checkpoint", "err", err)
@@ -275,7 +273,7 @@ func (s *Service) guardFailed(err error) error {
 	return err
 }
 
-func (s *Service) guardOK() {
+func (s *Log) guardOK() {
 	if s.guardErr.Swap(nil) != nil {
 		s.log.Info("consistency guard: Trillian's root is consistent again")
 	}
@@ -283,7 +281,7 @@ func (s *Service) guardOK() {
 }
 
 // kickPublisher asks the publisher to look for a new root now.
-func (s *Service) kickPublisher() {
+func (s *Log) kickPublisher() {
 	select {
 	case s.kickP <- struct{}{}:
 	default:

@@ -1,4 +1,4 @@
-package personality
+package engine
 
 import (
 	"context"
@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/trialog/trialog/internal/throttle"
 )
 
 // maxGRPCMessage bounds gRPC messages between trialogd and Trillian; batches
@@ -122,7 +124,7 @@ func Dial(addr string) (*grpc.ClientConn, error) {
 func (e *Embedded) RunSequencer(ctx context.Context, treeID int64) {
 	t := time.NewTicker(e.info.RunInterval)
 	defer t.Stop()
-	warn := throttle{period: 10 * time.Second}
+	warn := throttle.New(10 * time.Second)
 	for {
 		select {
 		case <-ctx.Done():
@@ -138,11 +140,11 @@ func (e *Embedded) RunSequencer(ctx context.Context, treeID int64) {
 			}
 			if err != nil {
 				if ctx.Err() == nil {
-					warn.warn(e.log, "sequencer pass failed", err, "tree", treeID)
+					warn.Warn(e.log, "sequencer pass failed", err, "tree", treeID)
 				}
 				break
 			}
-			warn.reset()
+			warn.Reset()
 			if n > 0 {
 				select {
 				case e.passDone <- struct{}{}:

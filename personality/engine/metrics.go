@@ -1,4 +1,4 @@
-package personality
+package engine
 
 import (
 	"time"
@@ -8,7 +8,6 @@ import (
 
 type metrics struct {
 	submissions   *prometheus.CounterVec
-	requests      *prometheus.HistogramVec
 	appendSeconds prometheus.Histogram
 	batchSize     prometheus.Histogram
 	treeSize      prometheus.Gauge
@@ -17,17 +16,12 @@ type metrics struct {
 	guardFailing  prometheus.Gauge
 }
 
-func newMetrics(r prometheus.Registerer, s *Service) *metrics {
+func newMetrics(r prometheus.Registerer, s *Log) *metrics {
 	m := &metrics{
 		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trialog_submissions_total",
 			Help: "Envelopes submitted, by result: new, duplicate, rejected, unavailable.",
 		}, []string{"result"}),
-		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "trialog_http_request_duration_seconds",
-			Help:    "HTTP request latency by route and status code.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"route", "code"}),
 		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "trialog_append_seconds",
 			Help:    "Time to commit one batch of entries to MySQL.",
@@ -65,6 +59,6 @@ func newMetrics(r prometheus.Registerer, s *Service) *metrics {
 		}
 		return -1
 	})
-	r.MustRegister(m.submissions, m.requests, m.appendSeconds, m.stageSeconds, m.batchSize, m.treeSize, m.guardFailures, m.guardFailing, age)
+	r.MustRegister(m.submissions, m.appendSeconds, m.stageSeconds, m.batchSize, m.treeSize, m.guardFailures, m.guardFailing, age)
 	return m
 }

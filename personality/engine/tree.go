@@ -1,4 +1,4 @@
-package personality
+package engine
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"github.com/trialog/trialog/storage"
 )
 
-// The Service keeps the compact range of its latest checkpoint's tree (at
+// The Log keeps the compact range of its latest checkpoint's tree (at
 // most 64 hashes). From it and the leaf hashes of trialog's own entries it
 // computes each new root itself, which must equal Trillian's before anything
 // is signed. With the node store on, it also keeps every node, and proofs are
@@ -56,7 +56,7 @@ func rootOf(r *compact.Range) ([]byte, error) {
 // recorded one, or, for a checkpoint stored without it, one rebuilt from
 // Trillian's inclusion proof of its last leaf. Either way it must hash to the
 // checkpoint's root.
-func (s *Service) frontierFor(ctx context.Context, c *storage.Checkpoint) (*compact.Range, error) {
+func (s *Log) frontierFor(ctx context.Context, c *storage.Checkpoint) (*compact.Range, error) {
 	var rng *compact.Range
 	var err error
 	switch {
@@ -75,7 +75,7 @@ func (s *Service) frontierFor(ctx context.Context, c *storage.Checkpoint) (*comp
 		return nil, err
 	}
 	if !bytes.Equal(root, c.RootHash) {
-		return nil, fmt.Errorf("%w: the compact range of checkpoint %d does not hash to its root", errGuard, c.TreeSize)
+		return nil, fmt.Errorf("%w: the compact range of checkpoint %d does not hash to its root", ErrGuard, c.TreeSize)
 	}
 	return rng, nil
 }
@@ -83,7 +83,7 @@ func (s *Service) frontierFor(ctx context.Context, c *storage.Checkpoint) (*comp
 // frontierFromTrillian derives the compact range of the tree of size n: the
 // inclusion proof of the last leaf holds exactly the roots of the perfect
 // subtrees before it, lowest first.
-func (s *Service) frontierFromTrillian(ctx context.Context, n uint64) (*compact.Range, error) {
+func (s *Log) frontierFromTrillian(ctx context.Context, n uint64) (*compact.Range, error) {
 	last, err := s.store.LeafHashes(ctx, int64(n-1), int64(n))
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func (s *Service) frontierFromTrillian(ctx context.Context, n uint64) (*compact.
 	}
 	rng, err := rangeFactory.NewRange(0, n-1, left)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Trillian's proof of the last leaf does not have the shape of a compact range", errGuard)
+		return nil, fmt.Errorf("%w: Trillian's proof of the last leaf does not have the shape of a compact range", ErrGuard)
 	}
 	if err := rng.Append(last[0], nil); err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func (s *Service) frontierFromTrillian(ctx context.Context, n uint64) (*compact.
 // store on, fills the store up to last's size from the leaf hashes in MySQL:
 // at start-up, and after another replica published. A tree that does not hash
 // to last's root trips the guard.
-func (s *Service) catchUp(ctx context.Context, last *Published) error {
+func (s *Log) catchUp(ctx context.Context, last *Published) error {
 	if s.nodes.Load() != nil && last.Size > uint64(s.cfg.NodeCacheLeaves) {
 		s.log.Warn("the log outgrew the in-memory node store; proofs now come from Trillian", "size", last.Size, "limit", s.cfg.NodeCacheLeaves)
 		s.nodes.Store(nil)
@@ -145,7 +145,7 @@ func (s *Service) catchUp(ctx context.Context, last *Published) error {
 		to := min(from+chunk, last.Size)
 		hashes, err := s.store.LeafHashes(ctx, int64(from), int64(to))
 		if errors.Is(err, storage.ErrMissing) {
-			return fmt.Errorf("%w: %v", errGuard, err)
+			return fmt.Errorf("%w: %v", ErrGuard, err)
 		} else if err != nil {
 			return err
 		}
@@ -165,7 +165,7 @@ func (s *Service) catchUp(ctx context.Context, last *Published) error {
 	if !bytes.Equal(root, last.Root) {
 		s.nodes.Store(newNodeStore())
 		s.front = nil
-		return fmt.Errorf("%w: trialog's entries [0, %d) do not hash to the checkpoint's root", errGuard, last.Size)
+		return fmt.Errorf("%w: trialog's entries [0, %d) do not hash to the checkpoint's root", ErrGuard, last.Size)
 	}
 	if last.Size > have+chunk {
 		s.log.Info("loaded the Merkle tree into memory", "leaves", last.Size, "took", time.Since(start).Round(time.Millisecond))

@@ -1,13 +1,20 @@
-// Package personality is trialog's Trillian personality: DSSE envelopes and
-// leaves, the submission pipeline that orders entries and feeds Trillian,
-// signed checkpoints guarded by consistency proofs, proofs, receipts and the
-// HTTP API.
-package personality
+// Package engine is trialog's log engine: it appends entries with a durable
+// index in MySQL, feeds them to Trillian in that order, publishes C2SP
+// checkpoints under the consistency guard, keeps the Merkle tree's nodes to
+// serve proofs, and answers entries, proofs and receipts. It knows statements
+// only through the statement registry it is given: no trial, consent or
+// record rule lives here, and it imports no domain package. HTTP is not its
+// business either (personality serves it).
+//
+// The engine's contract with the rest of trialogd is the exported methods
+// of Log; its contract with storage is the Store interface.
+package engine
 
 import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,17 +32,55 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 
+	"github.com/trialog/trialog/internal/throttle"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )
 
-// Config is everything a Service needs. Zero durations and sizes take the
+// Store is what the engine needs of trialog's database; *storage.Store is
+// the implementation, and its methods document consistency and errors.
+// Append is the one write path for entries: it assigns leaf indices under
+// the log's lock and commits them with their index references in one
+// transaction, so an index once returned is durable. Reads return
+// storage.ErrNotFound for a missing row and storage.ErrMissing when the
+// log's order names entries that are not there.
+type Store interface {
+	LogConfig(ctx context.Context) (*storage.LogConfig, error)
+	InitLogConfig(ctx context.Context, c storage.LogConfig) error
+
+	Append(ctx context.Context, es []storage.Entry) ([]storage.Appended, error)
+	NextIndex(ctx context.Context) (int64, error)
+	EntryByID(ctx context.Context, id []byte) (*storage.Entry, error)
+	EntryByIndex(ctx context.Context, index int64) (*storage.Entry, error)
+	EntriesRange(ctx context.Context, start, count int64) ([]storage.Entry, error)
+	EntriesByRef(ctx context.Context, ref string) ([]storage.Entry, error)
+	LeafHashes(ctx context.Context, from, to int64) ([][]byte, error)
+
+	StoreCheckpoint(ctx context.Context, c storage.Checkpoint) error
+	LatestCheckpoint(ctx context.Context) (*storage.Checkpoint, error)
+	CheckpointAt(ctx context.Context, size int64) (*storage.Checkpoint, error)
+
+	// Keys lists a principal's registered keys (for receipts).
+	Keys(ctx context.Context, principalID string) ([]storage.Key, error)
+	DB() *sql.DB
+}
+
+var _ Store = (*storage.Store)(nil)
+
+// KeyResolver returns the public keys registered to a principal, by key id
+// (hex SHA-256 of the key). Submissions' signatures are verified against
+// them. principals.Directory implements it.
+type KeyResolver interface {
+	Keys(ctx context.Context, principalID string) (map[string]ed25519.PublicKey, error)
+}
+
+// Config is everything a Log needs. Zero durations and sizes take the
 // defaults documented on each field.
 type Config struct {
 	// Origin is the log's name: the first line of its checkpoints and the
 	// name of its note key, such as "example.org/trialog".
 	Origin string
-	// DataDir holds log.key, service.key and admin.token.
+	// DataDir holds log.key, service.key and the checkpoint anchor.
 	DataDir string
 	// SigningKeyFile, if set, is the note signer key to use instead of
 	// <DataDir>/log.key.
@@ -44,14 +89,21 @@ type Config struct {
 	// entries trialogd writes itself, instead of <DataDir>/service.key.
 	ServiceKeyFile string
 
-	Store    *storage.Store
+	Store    Store
 	Trillian *grpc.ClientConn
+	// Client, if set, is used for the log's Trillian calls instead of a
+	// client on Trillian (tests pass one that misbehaves).
+	Client trillian.TrillianLogClient
 	// Embedded is set when Trillian runs in-process; its sequencer is then
-	// run and kicked by the Service.
+	// run and kicked by the Log.
 	Embedded *Embedded
+	// Registry knows the statement kinds the log accepts.
 	Registry *statement.Registry
-	Logger   *slog.Logger
-	Metrics  prometheus.Registerer
+	// Keys resolves callers' keys; required before the first submission
+	// by a principal other than trialogd itself.
+	Keys    KeyResolver
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer
 
 	// CheckpointInterval is how often a new checkpoint is considered when
 	// nothing signals one sooner. Default 100ms.
@@ -60,25 +112,21 @@ type Config struct {
 	// Default 1000.
 	MaxBatch int
 	// QueueSize is how many submissions may wait for the appender before
-	// new ones are refused with 503. Default 8192.
+	// new ones are refused with ErrQueueFull. Default 8192.
 	QueueSize int
 	// NodeCacheLeaves is the largest tree whose Merkle nodes are kept in
-	// memory (about 100 bytes per leaf with the leaf index) to serve proofs
-	// without reading Trillian. Default 4,194,304; negative turns it off.
+	// memory (about NodeBytesPerLeaf bytes per leaf with the leaf index) to
+	// serve proofs without reading Trillian. Zero takes
+	// DefaultNodeCacheLeaves; negative turns it off.
 	NodeCacheLeaves int
-	// RateLimit is the requests per second each principal may make (its
-	// token bucket's rate); RateBurst the bucket's size (default twice the
-	// rate). Zero turns rate limiting off.
-	RateLimit float64
-	RateBurst int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
 
-// Service is the running log.
-type Service struct {
+// Log is the running log engine.
+type Log struct {
 	cfg      Config
-	store    *storage.Store
+	store    Store
 	log      *slog.Logger
 	reg      *statement.Registry
 	tclient  trillian.TrillianLogClient
@@ -88,13 +136,12 @@ type Service struct {
 	verifier note.Verifier
 	vkey     string
 	svcKey   ed25519.PrivateKey
-	admin    string // admin token's path
 	metrics  *metrics
 	now      func() time.Time
 
 	queue      chan *appendReq
 	queued     atomic.Int64 // entries waiting in queue
-	appendWarn throttle
+	appendWarn *throttle.Throttle
 	fed        chan []storage.Entry // appended batches, for the feeder's fast path
 	kickF      chan struct{}        // wakes the feeder
 	kickP      chan struct{}        // wakes the publisher
@@ -107,23 +154,18 @@ type Service struct {
 	front *compact.Range            // compact range of the latest checkpoint's tree
 	nodes atomic.Pointer[nodeStore] // every node up to the latest checkpoint; nil when off
 
-	principalMu sync.Mutex // serialises CreatePrincipal
-
 	guardErr atomic.Pointer[string] // set while the consistency guard refuses
-	auth     *authCache
 }
-
-// AdminPrincipalID is the id of the principal holding the admin token.
-const AdminPrincipalID = "admin"
 
 // ServicePrincipalID is the principal id recorded for entries trialogd
 // writes itself.
 const ServicePrincipalID = "trialogd"
 
 // New prepares the log: keys, the Trillian tree and trialog's record of it,
-// the admin token and a first checkpoint. On a database already set up it
-// checks that the keys and origin are those of the log it holds.
-func New(ctx context.Context, cfg Config) (*Service, error) {
+// and the last signed checkpoint. On a database already set up it checks
+// that the keys and origin are those of the log it holds, and that the
+// database was not rolled back behind the checkpoint kept in DataDir.
+func New(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Origin == "" {
 		return nil, errors.New("origin is required")
 	}
@@ -140,7 +182,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.NodeCacheLeaves == 0 {
-		cfg.NodeCacheLeaves = 1 << 22
+		cfg.NodeCacheLeaves = DefaultNodeCacheLeaves
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -148,28 +190,30 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
-	s := &Service{
+	s := &Log{
 		cfg:        cfg,
 		store:      cfg.Store,
 		log:        cfg.Logger,
 		reg:        cfg.Registry,
-		tclient:    trillian.NewTrillianLogClient(cfg.Trillian),
 		origin:     cfg.Origin,
 		now:        cfg.Now,
 		queue:      make(chan *appendReq, cfg.QueueSize),
-		appendWarn: throttle{period: 10 * time.Second},
+		appendWarn: throttle.New(10 * time.Second),
 		fed:        make(chan []storage.Entry, 64),
 		kickF:      make(chan struct{}, 1),
 		kickP:      make(chan struct{}, 1),
 		cpChang:    make(chan struct{}),
-		auth:       newAuthCache(cfg.Store, 10*time.Second),
 	}
-	registerServiceKinds(s.reg)
+	switch {
+	case cfg.Client != nil:
+		s.tclient = cfg.Client
+	case cfg.Embedded != nil:
+		s.tclient = cfg.Embedded.Log
+	default:
+		s.tclient = trillian.NewTrillianLogClient(cfg.Trillian)
+	}
 	if cfg.NodeCacheLeaves > 0 {
 		s.nodes.Store(newNodeStore())
-	}
-	if cfg.Embedded != nil {
-		s.tclient = cfg.Embedded.Log
 	}
 
 	keyFile := cfg.SigningKeyFile
@@ -220,16 +264,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 	s.treeID = lc.TreeID
-	// Only once the keys are known to be this log's: a refused start
-	// creates no admin token.
-	s.admin = filepath.Join(cfg.DataDir, "admin.token")
-	tok, err := LoadOrCreateToken(s.admin)
-	if err != nil {
-		return nil, fmt.Errorf("admin token: %w", err)
-	}
-	if err := s.store.EnsureAdmin(ctx, AdminPrincipalID, TokenHash(tok)); err != nil {
-		return nil, fmt.Errorf("registering the admin token: %w", err)
-	}
 
 	s.metrics = newMetrics(cfg.Metrics, s)
 	if cfg.Embedded != nil {
@@ -270,10 +304,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-func (s *Service) anchorPath() string { return filepath.Join(s.cfg.DataDir, "checkpoint") }
+func (s *Log) anchorPath() string { return filepath.Join(s.cfg.DataDir, "checkpoint") }
 
 // readAnchor reads the last checkpoint this trialogd signed, if any.
-func (s *Service) readAnchor() (*Published, error) {
+func (s *Log) readAnchor() (*Published, error) {
 	b, err := os.ReadFile(s.anchorPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -290,7 +324,7 @@ func (s *Service) readAnchor() (*Published, error) {
 
 // writeAnchor records a checkpoint just signed and stored. A crash can leave
 // the previous one, which is an earlier checkpoint and still a valid anchor.
-func (s *Service) writeAnchor(p *Published) error {
+func (s *Log) writeAnchor(p *Published) error {
 	tmp := s.anchorPath() + ".tmp"
 	if err := os.WriteFile(tmp, p.Note, 0o644); err != nil {
 		return err
@@ -301,7 +335,7 @@ func (s *Service) writeAnchor(p *Published) error {
 // Run runs the pipeline until ctx ends: the appender, the feeder, the
 // publisher and, with an embedded Trillian, its sequencer. It returns after
 // they have all stopped.
-func (s *Service) Run(ctx context.Context) error {
+func (s *Log) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	run := func(f func(context.Context)) {
 		wg.Add(1)
@@ -313,30 +347,26 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.cfg.Embedded != nil {
 		run(func(ctx context.Context) { s.cfg.Embedded.RunSequencer(ctx, s.treeID) })
 	}
-	run(func(ctx context.Context) { s.logErasures(ctx, 5*time.Minute) })
 	wg.Wait()
 	return nil
 }
 
 // TreeID is the Trillian tree behind the log.
-func (s *Service) TreeID() int64 { return s.treeID }
+func (s *Log) TreeID() int64 { return s.treeID }
 
 // Origin is the log's origin line.
-func (s *Service) Origin() string { return s.origin }
+func (s *Log) Origin() string { return s.origin }
 
 // PublicKey is the note verifier key of the log's checkpoints.
-func (s *Service) PublicKey() string { return s.vkey }
+func (s *Log) PublicKey() string { return s.vkey }
 
 // ServicePublicKey is the key that signs trialogd's own entries.
-func (s *Service) ServicePublicKey() ed25519.PublicKey {
+func (s *Log) ServicePublicKey() ed25519.PublicKey {
 	return s.svcKey.Public().(ed25519.PublicKey)
 }
 
-// AdminTokenPath is where the admin token is kept.
-func (s *Service) AdminTokenPath() string { return s.admin }
-
-// Ready reports why the service cannot take submissions, or nil.
-func (s *Service) Ready(ctx context.Context) error {
+// Ready reports why the log cannot take submissions, or nil.
+func (s *Log) Ready(ctx context.Context) error {
 	if s.Published() == nil {
 		return errors.New("no checkpoint has been signed yet")
 	}

@@ -1,10 +1,11 @@
-package personality
+package engine
 
 import (
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/trialog/trialog/envelope"
+	"github.com/trialog/trialog/internal/throttle"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )
@@ -48,7 +50,7 @@ type Submission struct {
 // entry is durable in the log's order; with wait > 0 it also waits, up to
 // wait, until a published checkpoint includes the entry and then returns it
 // with its inclusion proof.
-func (s *Service) Submit(ctx context.Context, caller statement.Caller, body []byte, wait time.Duration) (*Submission, error) {
+func (s *Log) Submit(ctx context.Context, caller statement.Caller, body []byte, wait time.Duration) (*Submission, error) {
 	e, err := s.prepare(ctx, caller, body)
 	if err != nil {
 		s.metrics.submissions.WithLabelValues("rejected").Inc()
@@ -64,7 +66,7 @@ func (s *Service) Submit(ctx context.Context, caller statement.Caller, body []by
 
 // SubmitBatch logs several envelopes, each judged on its own: the i-th
 // result answers bodies[i] with either a submission or an error.
-func (s *Service) SubmitBatch(ctx context.Context, caller statement.Caller, bodies [][]byte, wait time.Duration) ([]*Submission, []error) {
+func (s *Log) SubmitBatch(ctx context.Context, caller statement.Caller, bodies [][]byte, wait time.Duration) ([]*Submission, []error) {
 	subs := make([]*Submission, len(bodies))
 	errs := make([]error, len(bodies))
 	var es []storage.Entry
@@ -101,7 +103,7 @@ func (s *Service) SubmitBatch(ctx context.Context, caller statement.Caller, bodi
 	return subs, errs
 }
 
-func (s *Service) finish(ctx context.Context, a storage.Appended, wait time.Duration) (*Submission, error) {
+func (s *Log) finish(ctx context.Context, a storage.Appended, wait time.Duration) (*Submission, error) {
 	if a.Err != nil {
 		s.metrics.submissions.WithLabelValues("rejected").Inc()
 		return nil, a.Err
@@ -137,9 +139,30 @@ func (s *Service) finish(ctx context.Context, a storage.Appended, wait time.Dura
 	return sub, nil
 }
 
+// SubmitBatchAsService logs several statements trialogd itself makes, each
+// signed with the service key, as SubmitBatch does.
+func (s *Log) SubmitBatchAsService(ctx context.Context, payloads [][]byte, wait time.Duration) ([]*Submission, []error) {
+	bodies := make([][]byte, len(payloads))
+	for i, p := range payloads {
+		bodies[i], _ = json.Marshal(envelope.Sign(statement.PayloadType, p, s.svcKey))
+	}
+	return s.SubmitBatch(ctx, s.serviceCaller(), bodies, wait)
+}
+
+func (s *Log) serviceCaller() statement.Caller {
+	return statement.Caller{PrincipalID: ServicePrincipalID, Name: "trialogd", Role: statement.RoleService}
+}
+
+// SubmitAsService logs a statement trialogd itself makes, signed with the
+// service key. Domain packages use it for delegations and access records.
+func (s *Log) SubmitAsService(ctx context.Context, payload []byte, wait time.Duration) (*Submission, error) {
+	body, _ := json.Marshal(envelope.Sign(statement.PayloadType, payload, s.svcKey))
+	return s.Submit(ctx, s.serviceCaller(), body, wait)
+}
+
 // prepare checks an envelope completely and builds its leaf. Nothing is
 // stored.
-func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []byte) (*storage.Entry, error) {
+func (s *Log) prepare(ctx context.Context, caller statement.Caller, body []byte) (*storage.Entry, error) {
 	env, err := envelope.Parse(body)
 	if err != nil {
 		return nil, err
@@ -191,12 +214,15 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 	}, nil
 }
 
-func (s *Service) callerKeys(ctx context.Context, caller statement.Caller) (map[string]ed25519.PublicKey, error) {
+func (s *Log) callerKeys(ctx context.Context, caller statement.Caller) (map[string]ed25519.PublicKey, error) {
 	if caller.Role == statement.RoleService {
 		pub := s.ServicePublicKey()
 		return map[string]ed25519.PublicKey{envelope.KeyID(pub): pub}, nil
 	}
-	keys, err := s.auth.keys(ctx, caller.PrincipalID)
+	if s.cfg.Keys == nil {
+		return nil, errors.New("the log has no key resolver: only trialogd's own statements can be verified")
+	}
+	keys, err := s.cfg.Keys.Keys(ctx, caller.PrincipalID)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -205,20 +231,20 @@ func (s *Service) callerKeys(ctx context.Context, caller statement.Caller) (map[
 
 // appendAll hands entries to the appender and waits until they are durable.
 // A submission is queued whole or refused whole when the queue is full.
-func (s *Service) appendAll(ctx context.Context, es []storage.Entry) ([]storage.Appended, error) {
+func (s *Log) appendAll(ctx context.Context, es []storage.Entry) ([]storage.Appended, error) {
 	if len(es) == 0 {
 		return nil, nil
 	}
 	if s.queued.Add(int64(len(es))) > int64(s.cfg.QueueSize) && s.queued.Load() > int64(len(es)) {
 		s.queued.Add(-int64(len(es)))
-		return nil, fmt.Errorf("%w: the submission queue is full", ErrUnavailable)
+		return nil, ErrQueueFull
 	}
 	r := &appendReq{entries: es, done: make(chan appendResult, 1)}
 	select {
 	case s.queue <- r:
 	default:
 		s.queued.Add(-int64(len(es)))
-		return nil, fmt.Errorf("%w: the submission queue is full", ErrUnavailable)
+		return nil, ErrQueueFull
 	}
 	select {
 	case res := <-r.done:
@@ -235,7 +261,7 @@ const maxBatchBytes = 4 << 20
 
 // appender takes submissions off the queue and appends them in batches: while
 // one transaction commits, the next batch gathers (group commit).
-func (s *Service) appender(ctx context.Context) {
+func (s *Log) appender(ctx context.Context) {
 	for {
 		var batch []*appendReq
 		select {
@@ -266,10 +292,10 @@ func (s *Service) appender(ctx context.Context) {
 		s.metrics.appendSeconds.Observe(time.Since(start).Seconds())
 		s.metrics.batchSize.Observe(float64(n))
 		if err != nil {
-			s.appendWarn.warn(s.log, "appending entries failed", err, "entries", n)
+			s.appendWarn.Warn(s.log, "appending entries failed", err, "entries", n)
 			err = unavailable(err)
 		} else {
-			s.appendWarn.reset()
+			s.appendWarn.Reset()
 		}
 		var fresh []storage.Entry
 		for _, r := range batch {
@@ -305,7 +331,7 @@ func leafBytes(es []storage.Entry) int {
 	return n
 }
 
-func (s *Service) kickFeeder() {
+func (s *Log) kickFeeder() {
 	select {
 	case s.kickF <- struct{}{}:
 	default:
@@ -317,12 +343,12 @@ func (s *Service) kickFeeder() {
 // restart, a failure, or entries appended by another replica it reads them
 // from MySQL, so that no committed entry is ever left out of the tree (a gap
 // would stop Trillian's integration).
-func (s *Service) feeder(ctx context.Context) {
+func (s *Log) feeder(ctx context.Context) {
 	var fedTo int64 = -1 // every index below fedTo is known to be in Trillian
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	backoff := 50 * time.Millisecond
-	warn := throttle{period: 10 * time.Second}
+	warn := throttle.New(10 * time.Second)
 	for {
 		if fedTo < 0 {
 			size, err := s.trillianSize(ctx)
@@ -335,7 +361,7 @@ func (s *Service) feeder(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				warn.warn(s.log, "feeding Trillian failed; retrying", err, "from", fedTo)
+				warn.Warn(s.log, "feeding Trillian failed; retrying", err, "from", fedTo)
 				fedTo = -1 // re-read Trillian's size: some of the batch may have landed
 				select {
 				case <-ctx.Done():
@@ -346,7 +372,7 @@ func (s *Service) feeder(ctx context.Context) {
 				continue
 			}
 			backoff = 50 * time.Millisecond
-			warn.reset()
+			warn.Reset()
 		}
 		select {
 		case <-ctx.Done():
@@ -358,7 +384,7 @@ func (s *Service) feeder(ctx context.Context) {
 }
 
 // feedTo brings Trillian up to the log's order, starting at *fedTo.
-func (s *Service) feedTo(ctx context.Context, fedTo *int64) error {
+func (s *Log) feedTo(ctx context.Context, fedTo *int64) error {
 	for {
 		// Fast path: batches the appender just committed, merged while they
 		// are contiguous, so that one feed covers everything waiting.
@@ -407,7 +433,7 @@ func (s *Service) feedTo(ctx context.Context, fedTo *int64) error {
 	}
 }
 
-func (s *Service) addSequenced(ctx context.Context, es []storage.Entry) error {
+func (s *Log) addSequenced(ctx context.Context, es []storage.Entry) error {
 	// Trillian's MySQL storage writes sequenced leaves one statement at a
 	// time; several calls in flight, each its own transaction over its own
 	// slice of indices, keep MySQL busy instead of waiting on round trips.
@@ -451,7 +477,7 @@ func identityHash(e storage.Entry) []byte {
 	return h
 }
 
-func (s *Service) addChunk(ctx context.Context, es []storage.Entry) error {
+func (s *Log) addChunk(ctx context.Context, es []storage.Entry) error {
 	leaves := make([]*trillian.LogLeaf, len(es))
 	for i, e := range es {
 		leaves[i] = &trillian.LogLeaf{LeafValue: e.Leaf, LeafIdentityHash: identityHash(e), LeafIndex: e.LeafIndex}
@@ -474,7 +500,7 @@ func (s *Service) addChunk(ctx context.Context, es []storage.Entry) error {
 }
 
 // trillianSize returns the size of Trillian's latest root.
-func (s *Service) trillianSize(ctx context.Context) (int64, error) {
+func (s *Log) trillianSize(ctx context.Context) (int64, error) {
 	root, err := s.latestRoot(ctx)
 	if err != nil {
 		return 0, err
@@ -482,13 +508,6 @@ func (s *Service) trillianSize(ctx context.Context) (int64, error) {
 	return int64(root.TreeSize), nil
 }
 
-func unavailable(err error) error {
-	if err == nil || errors.Is(err, ErrUnavailable) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
-}
-
-func (s *Service) observe(stage string, start time.Time) {
+func (s *Log) observe(stage string, start time.Time) {
 	s.metrics.stageSeconds.WithLabelValues(stage).Observe(time.Since(start).Seconds())
 }

@@ -1,4 +1,4 @@
-package personality
+package engine
 
 import (
 	"crypto/sha256"

@@ -1,4 +1,4 @@
-package personality
+package engine
 
 import (
 	"encoding/binary"
@@ -9,6 +9,26 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 )
+
+// NodeBytesPerLeaf is the memory the node store takes per leaf: 32 bytes
+// at the leaf level, 32 more over all the levels above, and the leaf index
+// at most half full (8 to 16 bytes, three times that while it grows).
+const NodeBytesPerLeaf = 100
+
+// DefaultNodeCacheLeaves is the node store's limit when nothing sizes it:
+// 4,194,304 leaves, about 400 MB.
+const DefaultNodeCacheLeaves = 1 << 22
+
+// NodeCacheLeavesFor sizes the node store to half of a memory limit (the
+// Go runtime's soft limit, or a container's): the rest is left to the
+// heap's garbage, request buffers and the MySQL driver. A limit of zero or
+// less, or none (math.MaxInt64), gives DefaultNodeCacheLeaves.
+func NodeCacheLeavesFor(memLimit int64) int {
+	if memLimit <= 0 || memLimit/2/NodeBytesPerLeaf >= DefaultNodeCacheLeaves {
+		return DefaultNodeCacheLeaves
+	}
+	return int(memLimit / 2 / NodeBytesPerLeaf)
+}
 
 // nodeStore keeps, in memory, the hash of every perfect Merkle node of the
 // log's tree up to the latest checkpoint (about 2 × 32 bytes per leaf) and an
@@ -185,4 +205,4 @@ func (s *nodeStore) proof(n proof.Nodes, size uint64, err error) ([][]byte, bool
 }
 
 // nodeStore returns the store, or nil when it is off.
-func (s *Service) nodeStore() *nodeStore { return s.nodes.Load() }
+func (s *Log) nodeStore() *nodeStore { return s.nodes.Load() }

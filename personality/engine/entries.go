@@ -1,4 +1,4 @@
-package personality
+package engine
 
 import (
 	"context"
@@ -51,7 +51,7 @@ func entryBase(e *storage.Entry) (*Entry, error) {
 
 // entryAsKnown returns the entry, with a proof if the latest published
 // checkpoint includes it.
-func (s *Service) entryAsKnown(ctx context.Context, e *storage.Entry) (*Entry, error) {
+func (s *Log) entryAsKnown(ctx context.Context, e *storage.Entry) (*Entry, error) {
 	if cp := s.Published(); cp != nil && cp.Size > uint64(e.LeafIndex) {
 		return s.entryWithProof(ctx, e, cp)
 	}
@@ -59,7 +59,7 @@ func (s *Service) entryAsKnown(ctx context.Context, e *storage.Entry) (*Entry, e
 }
 
 // entryWithProof returns the entry proven against cp, which must include it.
-func (s *Service) entryWithProof(ctx context.Context, e *storage.Entry, cp *Published) (*Entry, error) {
+func (s *Log) entryWithProof(ctx context.Context, e *storage.Entry, cp *Published) (*Entry, error) {
 	out, err := entryBase(e)
 	if err != nil {
 		return nil, err
@@ -76,7 +76,7 @@ func (s *Service) entryWithProof(ctx context.Context, e *storage.Entry, cp *Publ
 
 // InclusionProof returns the proof that leaf index is in the tree of size
 // treeSize.
-func (s *Service) InclusionProof(ctx context.Context, index, treeSize int64) (*InclusionProof, error) {
+func (s *Log) InclusionProof(ctx context.Context, index, treeSize int64) (*InclusionProof, error) {
 	if ns := s.nodeStore(); ns != nil {
 		if h, ok := ns.inclusion(uint64(index), uint64(treeSize)); ok {
 			return &InclusionProof{LeafIndex: index, TreeSize: treeSize, Hashes: b64s(h)}, nil
@@ -84,7 +84,7 @@ func (s *Service) InclusionProof(ctx context.Context, index, treeSize int64) (*I
 	}
 	resp, err := s.tclient.GetInclusionProof(ctx, &trillian.GetInclusionProofRequest{LogId: s.treeID, LeafIndex: index, TreeSize: treeSize})
 	if err != nil {
-		return nil, unavailable(fmt.Errorf("GetInclusionProof: %w", err))
+		return nil, trillianErr("GetInclusionProof", err)
 	}
 	return &InclusionProof{LeafIndex: index, TreeSize: treeSize, Hashes: b64s(resp.GetProof().GetHashes())}, nil
 }
@@ -92,13 +92,13 @@ func (s *Service) InclusionProof(ctx context.Context, index, treeSize int64) (*I
 // ConsistencyProof returns the proof that the tree of size from is a prefix
 // of the tree of size to. Both must be published sizes' range: 1 ≤ from ≤ to
 // ≤ the latest checkpoint's size.
-func (s *Service) ConsistencyProof(ctx context.Context, from, to int64) (*ConsistencyProof, error) {
+func (s *Log) ConsistencyProof(ctx context.Context, from, to int64) (*ConsistencyProof, error) {
 	cp := s.Published()
 	if cp == nil {
-		return nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
+		return nil, errNoCheckpoint
 	}
 	if from < 1 || from > to || uint64(to) > cp.Size {
-		return nil, errInvalid("need 1 ≤ from ≤ to ≤ %d (the latest checkpoint's size)", cp.Size)
+		return nil, invalidf("need 1 ≤ from ≤ to ≤ %d (the latest checkpoint's size)", cp.Size)
 	}
 	if from == to {
 		return &ConsistencyProof{From: from, To: to, Hashes: []string{}}, nil
@@ -110,7 +110,7 @@ func (s *Service) ConsistencyProof(ctx context.Context, from, to int64) (*Consis
 	}
 	resp, err := s.tclient.GetConsistencyProof(ctx, &trillian.GetConsistencyProofRequest{LogId: s.treeID, FirstTreeSize: from, SecondTreeSize: to})
 	if err != nil {
-		return nil, unavailable(fmt.Errorf("GetConsistencyProof: %w", err))
+		return nil, trillianErr("GetConsistencyProof", err)
 	}
 	return &ConsistencyProof{From: from, To: to, Hashes: b64s(resp.GetProof().GetHashes())}, nil
 }
@@ -123,7 +123,7 @@ func b64s(hs [][]byte) []string {
 	return out
 }
 
-func (s *Service) latestRoot(ctx context.Context) (*types.LogRootV1, error) {
+func (s *Log) latestRoot(ctx context.Context) (*types.LogRootV1, error) {
 	resp, err := s.tclient.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: s.treeID})
 	if err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func (s *Service) latestRoot(ctx context.Context) (*types.LogRootV1, error) {
 
 // EntryByID returns an entry by its id (64 hex digits), proven against the
 // latest checkpoint when it is included.
-func (s *Service) EntryByID(ctx context.Context, id string) (*Entry, error) {
+func (s *Log) EntryByID(ctx context.Context, id string) (*Entry, error) {
 	e, err := s.storedEntry(ctx, id)
 	if err != nil {
 		return nil, err
@@ -147,14 +147,14 @@ func (s *Service) EntryByID(ctx context.Context, id string) (*Entry, error) {
 
 // storedEntry reads an entry by its id (64 hex digits), with the API's
 // errors for a malformed or unknown id.
-func (s *Service) storedEntry(ctx context.Context, id string) (*storage.Entry, error) {
+func (s *Log) storedEntry(ctx context.Context, id string) (*storage.Entry, error) {
 	raw, err := statement.DecodeHexDigest(id)
 	if err != nil {
-		return nil, errInvalid("an entry id is 64 lowercase hex digits")
+		return nil, invalidf("an entry id is 64 lowercase hex digits")
 	}
 	e, err := s.store.EntryByID(ctx, raw)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errNotFound("no entry has id %s", id)
+		return nil, notFoundf("no entry has id %s", id)
 	}
 	if err != nil {
 		return nil, unavailable(err)
@@ -163,10 +163,10 @@ func (s *Service) storedEntry(ctx context.Context, id string) (*storage.Entry, e
 }
 
 // EntryByIndex returns the entry at a leaf index.
-func (s *Service) EntryByIndex(ctx context.Context, index int64) (*Entry, error) {
+func (s *Log) EntryByIndex(ctx context.Context, index int64) (*Entry, error) {
 	e, err := s.store.EntryByIndex(ctx, index)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errNotFound("no entry has leaf index %d", index)
+		return nil, notFoundf("no entry has leaf index %d", index)
 	}
 	if err != nil {
 		return nil, unavailable(err)
@@ -176,7 +176,7 @@ func (s *Service) EntryByIndex(ctx context.Context, index int64) (*Entry, error)
 
 // Entries returns up to count entries from start, without proofs. Only
 // entries in the latest published checkpoint are listed.
-func (s *Service) Entries(ctx context.Context, start, count int64) ([]*Entry, error) {
+func (s *Log) Entries(ctx context.Context, start, count int64) ([]*Entry, error) {
 	cp := s.Published()
 	if cp == nil {
 		return []*Entry{}, nil
@@ -205,39 +205,39 @@ func (s *Service) Entries(ctx context.Context, start, count int64) ([]*Entry, er
 
 // InclusionProofByHash returns the inclusion proof of the first leaf with
 // this leaf hash in the tree of size treeSize (0: the latest checkpoint).
-func (s *Service) InclusionProofByHash(ctx context.Context, leafHash string, treeSize int64) (*InclusionProof, error) {
+func (s *Log) InclusionProofByHash(ctx context.Context, leafHash string, treeSize int64) (*InclusionProof, error) {
 	raw, err := statement.DecodeHexDigest(leafHash)
 	if err != nil {
-		return nil, errInvalid("leaf_hash must be 64 lowercase hex digits")
+		return nil, invalidf("leaf_hash must be 64 lowercase hex digits")
 	}
 	cp := s.Published()
 	if cp == nil {
-		return nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
+		return nil, errNoCheckpoint
 	}
 	if treeSize == 0 {
 		treeSize = int64(cp.Size)
 	}
 	if treeSize < 1 || uint64(treeSize) > cp.Size {
-		return nil, errInvalid("tree_size must be between 1 and %d (the latest checkpoint's size)", cp.Size)
+		return nil, invalidf("tree_size must be between 1 and %d (the latest checkpoint's size)", cp.Size)
 	}
 	ns := s.nodeStore()
 	if i, ok := ns.leafIndex(raw); ok {
 		if int64(i) >= treeSize {
-			return nil, errNotFound("leaf %s is not in the tree of size %d", leafHash, treeSize)
+			return nil, notFoundf("leaf %s is not in the tree of size %d", leafHash, treeSize)
 		}
 		return s.InclusionProof(ctx, int64(i), treeSize)
 	}
 	if ns != nil && ns.size() >= cp.Size {
 		// The store holds every published leaf: this hash is not one.
-		return nil, errNotFound("no leaf in the tree of size %d has hash %s", treeSize, leafHash)
+		return nil, notFoundf("no leaf in the tree of size %d has hash %s", treeSize, leafHash)
 	}
 	// No node store (or still loading): Trillian finds leaves by hash.
 	resp, err := s.tclient.GetInclusionProofByHash(ctx, &trillian.GetInclusionProofByHashRequest{LogId: s.treeID, LeafHash: raw, TreeSize: treeSize})
 	if status.Code(err) == codes.NotFound || (err == nil && len(resp.GetProof()) == 0) {
-		return nil, errNotFound("no leaf in the tree of size %d has hash %s", treeSize, leafHash)
+		return nil, notFoundf("no leaf in the tree of size %d has hash %s", treeSize, leafHash)
 	}
 	if err != nil {
-		return nil, unavailable(fmt.Errorf("GetInclusionProofByHash: %w", err))
+		return nil, trillianErr("GetInclusionProofByHash", err)
 	}
 	p := resp.GetProof()[0]
 	return &InclusionProof{LeafIndex: p.GetLeafIndex(), TreeSize: treeSize, Hashes: b64s(p.GetHashes())}, nil
@@ -250,7 +250,7 @@ type storeReader struct {
 }
 
 // Reader gives read access to logged entries by index reference.
-func (s *Service) Reader() statement.Reader { return storeReader{st: s.store, reg: s.reg} }
+func (s *Log) Reader() statement.Reader { return storeReader{st: s.store, reg: s.reg} }
 
 func (r storeReader) EntriesByRef(ctx context.Context, ref string) ([]statement.Logged, error) {
 	es, err := r.st.EntriesByRef(ctx, ref)
@@ -274,17 +274,18 @@ func (r storeReader) EntriesByRef(ctx context.Context, ref string) ([]statement.
 	return out, nil
 }
 
-// RecordsByDigest returns every included entry indexed under a document
-// digest, proven against the latest checkpoint.
-func (s *Service) RecordsByDigest(ctx context.Context, sha string) ([]*Entry, *Published, error) {
+// EntriesByDigest returns every included entry indexed under a document
+// digest (statement.Digest's reference), proven against the latest
+// checkpoint.
+func (s *Log) EntriesByDigest(ctx context.Context, sha string) ([]*Entry, *Published, error) {
 	if !statement.IsHexDigest(sha) {
-		return nil, nil, errInvalid("sha256 must be 64 lowercase hex digits")
+		return nil, nil, invalidf("sha256 must be 64 lowercase hex digits")
 	}
 	cp := s.Published()
 	if cp == nil {
-		return nil, nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
+		return nil, nil, errNoCheckpoint
 	}
-	es, err := s.store.EntriesByRef(ctx, "sha256:"+sha)
+	es, err := s.store.EntriesByRef(ctx, (&statement.Digest{SHA256: sha}).Ref())
 	if err != nil {
 		return nil, nil, unavailable(err)
 	}
@@ -300,7 +301,7 @@ func (s *Service) RecordsByDigest(ctx context.Context, sha string) ([]*Entry, *P
 		out = append(out, e)
 	}
 	if len(out) == 0 {
-		return nil, nil, errNotFound("no entry in the log notarizes the digest %s", sha)
+		return nil, nil, notFoundf("no entry in the log notarizes the digest %s", sha)
 	}
 	return out, cp, nil
 }
@@ -316,10 +317,10 @@ type ProvenEntry struct {
 // checkpoint includes, once each, in log order, each proven against that
 // checkpoint, with its parsed statement. Entries not yet in a checkpoint are
 // left out, so the answer is one consistent view of the log.
-func (s *Service) Proven(ctx context.Context, refs ...string) ([]ProvenEntry, *Published, error) {
+func (s *Log) Proven(ctx context.Context, refs ...string) ([]ProvenEntry, *Published, error) {
 	cp := s.Published()
 	if cp == nil {
-		return nil, nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
+		return nil, nil, errNoCheckpoint
 	}
 	seen := map[int64]bool{}
 	var es []storage.Entry
@@ -353,4 +354,57 @@ func (s *Service) Proven(ctx context.Context, refs ...string) ([]ProvenEntry, *P
 		out = append(out, ProvenEntry{Entry: e, PrincipalID: es[i].PrincipalID, Statement: st})
 	}
 	return out, cp, nil
+}
+
+// LoggedByRef returns every entry under refs, once each, in log order, with
+// its parsed statement: everything in the log's order, included in a
+// checkpoint or not.
+func (s *Log) LoggedByRef(ctx context.Context, refs ...string) ([]statement.Logged, error) {
+	r := s.Reader()
+	seen := map[int64]bool{}
+	var out []statement.Logged
+	for _, ref := range refs {
+		es, err := r.EntriesByRef(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if !seen[e.LeafIndex] {
+				seen[e.LeafIndex] = true
+				out = append(out, e)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].LeafIndex < out[j].LeafIndex })
+	return out, nil
+}
+
+// IncludedByRef is LoggedByRef limited to the entries the latest published
+// checkpoint includes, without proofs, and that checkpoint.
+func (s *Log) IncludedByRef(ctx context.Context, refs ...string) ([]statement.Logged, *Published, error) {
+	cp := s.Published()
+	if cp == nil {
+		return nil, nil, errNoCheckpoint
+	}
+	all, err := s.LoggedByRef(ctx, refs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := all[:0]
+	for _, e := range all {
+		if uint64(e.LeafIndex) < cp.Size {
+			out = append(out, e)
+		}
+	}
+	return out, cp, nil
+}
+
+// Statement returns an entry's parsed statement.
+func (s *Log) Statement(e *Entry) (statement.Statement, error) {
+	payload, err := envelope.DecodeB64(e.Envelope.Payload)
+	if err != nil {
+		return nil, err
+	}
+	_, st, err := s.reg.ParseFor(e.Envelope.PayloadType, payload)
+	return st, err
 }

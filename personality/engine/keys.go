@@ -1,9 +1,8 @@
-package personality
+package engine
 
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -85,37 +84,6 @@ func LoadOrCreateEd25519Key(path string) (ed25519.PrivateKey, error) {
 
 // ParseEd25519Key parses a PEM PKCS #8 Ed25519 private key.
 func ParseEd25519Key(b []byte) (ed25519.PrivateKey, error) { return envelope.ParsePrivateKey(b) }
-
-// LoadOrCreateToken reads a bearer token from path, or generates one and
-// writes it with mode 0600.
-func LoadOrCreateToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		tok := NewToken()
-		return tok, writeSecret(path, []byte(tok+"\n"))
-	}
-	if err != nil {
-		return "", err
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return tok, nil
-}
-
-// NewToken returns a new random API token.
-func NewToken() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return "tlg_" + base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// TokenHash is how tokens are stored: only their SHA-256.
-func TokenHash(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
 
 func writeSecret(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
