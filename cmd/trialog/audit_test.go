@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
@@ -183,7 +182,9 @@ func TestAudit(t *testing.T) {
 	// The real log is still consistent with the saved checkpoint.
 	writeFile(t, doc, "grow again")
 	c.run("submit", "--key", w.keyFile, "--type", "record.digest", "--file", doc, "--receipt", doc+".2.receipt").ok(t)
-	time.Sleep(50 * time.Millisecond)
+	if grown, err := client.New(w.srv.URL, "").Log(ctx); err != nil || grown.TreeSize <= size {
+		t.Fatalf("the submission's receipt came before a checkpoint of size > %d: %v", size, err)
+	}
 	c.run("audit", "--state", state, "-v").ok(t).has(t, "consistently")
 
 	// Usage.

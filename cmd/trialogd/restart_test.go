@@ -182,7 +182,18 @@ func TestRestart(t *testing.T) {
 			}
 		}(c)
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Kill it mid-load, once some entries are acknowledged.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d entries acknowledged under load in 20s", n)
+		}
+	}
 	p.signal(t, syscall.SIGKILL)
 	close(stop)
 	wg.Wait()
