@@ -17,18 +17,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/trillian"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/transparency-dev/formats/log"
-	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
 
@@ -139,22 +134,12 @@ type Log struct {
 	metrics  *metrics
 	now      func() time.Time
 
-	queue      chan *appendReq
-	queued     atomic.Int64 // entries waiting in queue
-	appendWarn *throttle.Throttle
-	fed        chan []storage.Entry // appended batches, for the feeder's fast path
-	kickF      chan struct{}        // wakes the feeder
-	kickP      chan struct{}        // wakes the publisher
+	// The pipeline appends and feeds Trillian.
+	*pipeline
 
-	cpMu    sync.Mutex
-	cp      *Published    // latest published checkpoint
-	cpChang chan struct{} // closed and replaced when cp changes
-
-	pubMu sync.Mutex                // serialises PublishOnce
-	front *compact.Range            // compact range of the latest checkpoint's tree
-	nodes atomic.Pointer[nodeStore] // every node up to the latest checkpoint; nil when off
-
-	guardErr atomic.Pointer[string] // set while the consistency guard refuses
+	// The publisher signs checkpoints under the guard; Published,
+	// WaitPublished and PublishOnce are its.
+	*publisher
 }
 
 // ServicePrincipalID is the principal id recorded for entries trialogd
@@ -191,18 +176,12 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
 	s := &Log{
-		cfg:        cfg,
-		store:      cfg.Store,
-		log:        cfg.Logger,
-		reg:        cfg.Registry,
-		origin:     cfg.Origin,
-		now:        cfg.Now,
-		queue:      make(chan *appendReq, cfg.QueueSize),
-		appendWarn: throttle.New(10 * time.Second),
-		fed:        make(chan []storage.Entry, 64),
-		kickF:      make(chan struct{}, 1),
-		kickP:      make(chan struct{}, 1),
-		cpChang:    make(chan struct{}),
+		cfg:    cfg,
+		store:  cfg.Store,
+		log:    cfg.Logger,
+		reg:    cfg.Registry,
+		origin: cfg.Origin,
+		now:    cfg.Now,
 	}
 	switch {
 	case cfg.Client != nil:
@@ -211,9 +190,6 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		s.tclient = cfg.Embedded.Log
 	default:
 		s.tclient = trillian.NewTrillianLogClient(cfg.Trillian)
-	}
-	if cfg.NodeCacheLeaves > 0 {
-		s.nodes.Store(newNodeStore())
 	}
 
 	keyFile := cfg.SigningKeyFile
@@ -265,7 +241,22 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	s.treeID = lc.TreeID
 
-	s.metrics = newMetrics(cfg.Metrics, s)
+	s.publisher = &publisher{
+		store: s.store, tclient: s.tclient, treeID: s.treeID, origin: s.origin, signer: s.signer, verifier: s.verifier,
+		dataDir: cfg.DataDir, interval: cfg.CheckpointInterval, embedded: cfg.Embedded, nodeLimit: cfg.NodeCacheLeaves,
+		log: s.log, now: s.now, kick: make(chan struct{}, 1), cpChang: make(chan struct{}),
+	}
+	if cfg.NodeCacheLeaves > 0 {
+		s.nodes.Store(newNodeStore())
+	}
+	s.metrics = newMetrics(cfg.Metrics, s.Published)
+	s.publisher.metrics = s.metrics
+	s.pipeline = &pipeline{
+		store: s.store, tclient: s.tclient, treeID: s.treeID, embedded: cfg.Embedded, maxBatch: cfg.MaxBatch, queueSize: cfg.QueueSize,
+		log: s.log, metrics: s.metrics, fedNew: s.publisher.kickPublisher,
+		queue: make(chan *appendReq, cfg.QueueSize), appendWarn: throttle.New(10 * time.Second),
+		fed: make(chan []storage.Entry, 64), kickF: make(chan struct{}, 1),
+	}
 	if cfg.Embedded != nil {
 		cfg.Embedded.onPass = func(_ int, d time.Duration) {
 			s.metrics.stageSeconds.WithLabelValues("sequence").Observe(d.Seconds())
@@ -304,34 +295,6 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	return s, nil
 }
 
-func (s *Log) anchorPath() string { return filepath.Join(s.cfg.DataDir, "checkpoint") }
-
-// readAnchor reads the last checkpoint this trialogd signed, if any.
-func (s *Log) readAnchor() (*Published, error) {
-	b, err := os.ReadFile(s.anchorPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	cp, _, _, err := log.ParseCheckpoint(b, s.origin, s.verifier)
-	if err != nil {
-		return nil, fmt.Errorf("%s does not hold a checkpoint of this log: %w", s.anchorPath(), err)
-	}
-	return &Published{Size: cp.Size, Root: cp.Hash, Note: b}, nil
-}
-
-// writeAnchor records a checkpoint just signed and stored. A crash can leave
-// the previous one, which is an earlier checkpoint and still a valid anchor.
-func (s *Log) writeAnchor(p *Published) error {
-	tmp := s.anchorPath() + ".tmp"
-	if err := os.WriteFile(tmp, p.Note, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.anchorPath())
-}
-
 // Run runs the pipeline until ctx ends: the appender, the feeder, the
 // publisher and, with an embedded Trillian, its sequencer. It returns after
 // they have all stopped.
@@ -343,7 +306,7 @@ func (s *Log) Run(ctx context.Context) error {
 	}
 	run(s.appender)
 	run(s.feeder)
-	run(s.publisher)
+	run(s.publisher.loop)
 	if s.cfg.Embedded != nil {
 		run(func(ctx context.Context) { s.cfg.Embedded.RunSequencer(ctx, s.treeID) })
 	}
@@ -376,7 +339,7 @@ func (s *Log) Ready(ctx context.Context) error {
 	if err := s.store.DB().PingContext(ctx); err != nil {
 		return errors.New("MySQL is unreachable")
 	}
-	if _, err := s.latestRoot(ctx); err != nil {
+	if _, err := latestRoot(ctx, s.tclient, s.treeID); err != nil {
 		return errors.New("the Trillian log server is unreachable")
 	}
 	return nil

@@ -123,8 +123,8 @@ func b64s(hs [][]byte) []string {
 	return out
 }
 
-func (s *Log) latestRoot(ctx context.Context) (*types.LogRootV1, error) {
-	resp, err := s.tclient.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: s.treeID})
+func latestRoot(ctx context.Context, c trillian.TrillianLogClient, treeID int64) (*types.LogRootV1, error) {
+	resp, err := c.GetLatestSignedLogRoot(ctx, &trillian.GetLatestSignedLogRootRequest{LogId: treeID})
 	if err != nil {
 		return nil, err
 	}

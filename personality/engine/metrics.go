@@ -16,7 +16,7 @@ type metrics struct {
 	guardFailing  prometheus.Gauge
 }
 
-func newMetrics(r prometheus.Registerer, s *Log) *metrics {
+func newMetrics(r prometheus.Registerer, published func() *Published) *metrics {
 	m := &metrics{
 		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trialog_submissions_total",
@@ -54,11 +54,16 @@ func newMetrics(r prometheus.Registerer, s *Log) *metrics {
 		Name: "trialog_checkpoint_age_seconds",
 		Help: "Seconds since the latest published checkpoint was signed.",
 	}, func() float64 {
-		if cp := s.Published(); cp != nil {
+		if cp := published(); cp != nil {
 			return time.Since(cp.CreatedAt).Seconds()
 		}
 		return -1
 	})
 	r.MustRegister(m.submissions, m.appendSeconds, m.stageSeconds, m.batchSize, m.treeSize, m.guardFailures, m.guardFailing, age)
 	return m
+}
+
+// observe records the time of one unit of work of a pipeline stage.
+func (m *metrics) observe(stage string, start time.Time) {
+	m.stageSeconds.WithLabelValues(stage).Observe(time.Since(start).Seconds())
 }

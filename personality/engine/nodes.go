@@ -205,4 +205,4 @@ func (s *nodeStore) proof(n proof.Nodes, size uint64, err error) ([][]byte, bool
 }
 
 // nodeStore returns the store, or nil when it is off.
-func (s *Log) nodeStore() *nodeStore { return s.nodes.Load() }
+func (s *publisher) nodeStore() *nodeStore { return s.nodes.Load() }

@@ -5,11 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/trillian"
 	"github.com/google/trillian/types"
 	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/trialog/trialog/internal/throttle"
@@ -17,6 +24,37 @@ import (
 
 	"github.com/trialog/trialog/storage"
 )
+
+// publisher signs checkpoints. It holds the latest one, the compact range
+// of its tree and the node store, and the consistency guard's state; every
+// new root passes PublishOnce's checks before it is signed, stored and
+// anchored in the data directory.
+type publisher struct {
+	store     Store
+	tclient   trillian.TrillianLogClient
+	treeID    int64
+	origin    string
+	signer    note.Signer
+	verifier  note.Verifier
+	dataDir   string        // holds the anchor: the last checkpoint signed here
+	interval  time.Duration // how often to look for a new root unkicked
+	embedded  *Embedded     // nil with an external Trillian
+	nodeLimit int           // largest tree kept in the node store; ≤ 0: none
+	log       *slog.Logger
+	metrics   *metrics
+	now       func() time.Time
+	kick      chan struct{} // wakes the publisher
+
+	cpMu    sync.Mutex
+	cp      *Published    // latest published checkpoint
+	cpChang chan struct{} // closed and replaced when cp changes
+
+	pubMu sync.Mutex                // serialises PublishOnce
+	front *compact.Range            // compact range of the latest checkpoint's tree
+	nodes atomic.Pointer[nodeStore] // every node up to the latest checkpoint; nil when off
+
+	guardErr atomic.Pointer[string] // set while the consistency guard refuses
+}
 
 // Published is a checkpoint trialogd signed.
 type Published struct {
@@ -26,7 +64,7 @@ type Published struct {
 	CreatedAt time.Time
 }
 
-func (s *Log) parsePublished(c *storage.Checkpoint) (*Published, error) {
+func (s *publisher) parsePublished(c *storage.Checkpoint) (*Published, error) {
 	cp, _, _, err := log.ParseCheckpoint(c.Note, s.origin, s.verifier)
 	if err != nil {
 		return nil, err
@@ -39,13 +77,13 @@ func (s *Log) parsePublished(c *storage.Checkpoint) (*Published, error) {
 
 // Published returns the latest published checkpoint, or nil before the
 // first one.
-func (s *Log) Published() *Published {
+func (s *publisher) Published() *Published {
 	s.cpMu.Lock()
 	defer s.cpMu.Unlock()
 	return s.cp
 }
 
-func (s *Log) setPublished(p *Published) {
+func (s *publisher) setPublished(p *Published) {
 	s.cpMu.Lock()
 	defer s.cpMu.Unlock()
 	if s.cp != nil && p.Size <= s.cp.Size {
@@ -61,7 +99,7 @@ func (s *Log) setPublished(p *Published) {
 
 // WaitPublished waits until a published checkpoint covers leaf index, and
 // returns it.
-func (s *Log) WaitPublished(ctx context.Context, index int64) (*Published, error) {
+func (s *publisher) WaitPublished(ctx context.Context, index int64) (*Published, error) {
 	for {
 		s.cpMu.Lock()
 		cp, ch := s.cp, s.cpChang
@@ -77,14 +115,42 @@ func (s *Log) WaitPublished(ctx context.Context, index int64) (*Published, error
 	}
 }
 
-// publisher signs a new checkpoint whenever Trillian's tree has grown, after
+func (s *publisher) anchorPath() string { return filepath.Join(s.dataDir, "checkpoint") }
+
+// readAnchor reads the last checkpoint this trialogd signed, if any.
+func (s *publisher) readAnchor() (*Published, error) {
+	b, err := os.ReadFile(s.anchorPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cp, _, _, err := log.ParseCheckpoint(b, s.origin, s.verifier)
+	if err != nil {
+		return nil, fmt.Errorf("%s does not hold a checkpoint of this log: %w", s.anchorPath(), err)
+	}
+	return &Published{Size: cp.Size, Root: cp.Hash, Note: b}, nil
+}
+
+// writeAnchor records a checkpoint just signed and stored. A crash can leave
+// the previous one, which is an earlier checkpoint and still a valid anchor.
+func (s *publisher) writeAnchor(p *Published) error {
+	tmp := s.anchorPath() + ".tmp"
+	if err := os.WriteFile(tmp, p.Note, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.anchorPath())
+}
+
+// loop signs a new checkpoint whenever Trillian's tree has grown, after
 // checking that it is consistent with the last one signed.
-func (s *Log) publisher(ctx context.Context) {
-	t := time.NewTicker(s.cfg.CheckpointInterval)
+func (s *publisher) loop(ctx context.Context) {
+	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	var integrated <-chan struct{}
-	if s.cfg.Embedded != nil {
-		integrated = s.cfg.Embedded.Integrated()
+	if s.embedded != nil {
+		integrated = s.embedded.Integrated()
 	}
 	warn := throttle.New(10 * time.Second)
 	for {
@@ -98,7 +164,7 @@ func (s *Log) publisher(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-integrated:
-		case <-s.kickP:
+		case <-s.kick:
 		}
 	}
 }
@@ -109,7 +175,7 @@ func (s *Log) publisher(ctx context.Context) {
 // hashes of its own entries, and if Trillian's consistency proof from the
 // last checkpoint verifies. Otherwise it signs nothing, logs an error, counts
 // it, and makes Ready fail until a good root comes.
-func (s *Log) PublishOnce(ctx context.Context) error {
+func (s *publisher) PublishOnce(ctx context.Context) error {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	last := s.Published()
@@ -199,7 +265,7 @@ func (s *Log) PublishOnce(ctx context.Context) error {
 	if !bytes.Equal(mine, root.RootHash) {
 		return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) is not the root of trialog's entries (%x)", ErrGuard, root.TreeSize, root.RootHash, mine))
 	}
-	defer s.observe("publish", time.Now())
+	defer s.metrics.observe("publish", time.Now())
 	p, err := s.sign(root.TreeSize, root.RootHash)
 	if err != nil {
 		return err
@@ -225,7 +291,7 @@ func (s *Log) PublishOnce(ctx context.Context) error {
 
 // checkConsistency asks Trillian for a consistency proof from last to
 // (size, root) and verifies it.
-func (s *Log) checkConsistency(ctx context.Context, last *Published, size uint64, root []byte) error {
+func (s *publisher) checkConsistency(ctx context.Context, last *Published, size uint64, root []byte) error {
 	if size < last.Size {
 		return fmt.Errorf("%w: checkpoint of size %d is smaller than the last signed (%d)", ErrGuard, size, last.Size)
 	}
@@ -254,7 +320,7 @@ func verifyConsistency(last *Published, size uint64, root []byte, hashes [][]byt
 	return nil
 }
 
-func (s *Log) sign(size uint64, root []byte) (*Published, error) {
+func (s *publisher) sign(size uint64, root []byte) (*Published, error) {
 	body := log.Checkpoint{Origin: s.origin, Size: size, Hash: root}.Marshal()
 	signed, err := note.Sign(&note.Note{Text: string(body)}, s.signer)
 	if err != nil {
@@ -263,7 +329,7 @@ func (s *Log) sign(size uint64, root []byte) (*Published, error) {
 	return &Published{Size: size, Root: root, Note: signed, CreatedAt: s.now().UTC()}, nil
 }
 
-func (s *Log) guardFailed(err error) error {
+func (s *publisher) guardFailed(err error) error {
 	msg := err.Error()
 	if prev := s.guardErr.Swap(&msg); prev == nil || *prev != msg {
 		s.log.Error("refusing to sign a checkpoint", "err", err)
@@ -273,7 +339,7 @@ func (s *Log) guardFailed(err error) error {
 	return err
 }
 
-func (s *Log) guardOK() {
+func (s *publisher) guardOK() {
 	if s.guardErr.Swap(nil) != nil {
 		s.log.Info("consistency guard: Trillian's root is consistent again")
 	}
@@ -281,9 +347,9 @@ func (s *Log) guardOK() {
 }
 
 // kickPublisher asks the publisher to look for a new root now.
-func (s *Log) kickPublisher() {
+func (s *publisher) kickPublisher() {
 	select {
-	case s.kickP <- struct{}{}:
+	case s.kick <- struct{}{}:
 	default:
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/trialog/trialog/storage"
 )
 
-// The Log keeps the compact range of its latest checkpoint's tree (at
+// The publisher keeps the compact range of its latest checkpoint's tree (at
 // most 64 hashes). From it and the leaf hashes of trialog's own entries it
 // computes each new root itself, which must equal Trillian's before anything
 // is signed. With the node store on, it also keeps every node, and proofs are
@@ -56,7 +56,7 @@ func rootOf(r *compact.Range) ([]byte, error) {
 // recorded one, or, for a checkpoint stored without it, one rebuilt from
 // Trillian's inclusion proof of its last leaf. Either way it must hash to the
 // checkpoint's root.
-func (s *Log) frontierFor(ctx context.Context, c *storage.Checkpoint) (*compact.Range, error) {
+func (s *publisher) frontierFor(ctx context.Context, c *storage.Checkpoint) (*compact.Range, error) {
 	var rng *compact.Range
 	var err error
 	switch {
@@ -83,7 +83,7 @@ func (s *Log) frontierFor(ctx context.Context, c *storage.Checkpoint) (*compact.
 // frontierFromTrillian derives the compact range of the tree of size n: the
 // inclusion proof of the last leaf holds exactly the roots of the perfect
 // subtrees before it, lowest first.
-func (s *Log) frontierFromTrillian(ctx context.Context, n uint64) (*compact.Range, error) {
+func (s *publisher) frontierFromTrillian(ctx context.Context, n uint64) (*compact.Range, error) {
 	last, err := s.store.LeafHashes(ctx, int64(n-1), int64(n))
 	if err != nil {
 		return nil, err
@@ -111,9 +111,9 @@ func (s *Log) frontierFromTrillian(ctx context.Context, n uint64) (*compact.Rang
 // store on, fills the store up to last's size from the leaf hashes in MySQL:
 // at start-up, and after another replica published. A tree that does not hash
 // to last's root trips the guard.
-func (s *Log) catchUp(ctx context.Context, last *Published) error {
-	if s.nodes.Load() != nil && last.Size > uint64(s.cfg.NodeCacheLeaves) {
-		s.log.Warn("the log outgrew the in-memory node store; proofs now come from Trillian", "size", last.Size, "limit", s.cfg.NodeCacheLeaves)
+func (s *publisher) catchUp(ctx context.Context, last *Published) error {
+	if s.nodes.Load() != nil && last.Size > uint64(s.nodeLimit) {
+		s.log.Warn("the log outgrew the in-memory node store; proofs now come from Trillian", "size", last.Size, "limit", s.nodeLimit)
 		s.nodes.Store(nil)
 	}
 	if s.front != nil && s.front.End() == last.Size && (s.nodes.Load() == nil || s.nodes.Load().size() == last.Size) {
