@@ -28,8 +28,8 @@ import (
 
 	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/consent/consentsvc"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/internal/throttle"
-	"github.com/trialog/trialog/personality/engine"
 	"github.com/trialog/trialog/personality/principals"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/trials/trialsvc"

@@ -13,8 +13,8 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/consentsvc"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/envelope"
-	"github.com/trialog/trialog/personality/engine"
 	"github.com/trialog/trialog/personality/principals"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"

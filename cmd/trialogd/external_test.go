@@ -29,9 +29,9 @@ import (
 
 	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/engine"
 	"github.com/trialog/trialog/storage"
 )
 

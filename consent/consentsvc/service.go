@@ -24,7 +24,7 @@ import (
 
 	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/consent"
-	"github.com/trialog/trialog/personality/engine"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 	"github.com/trialog/trialog/trials"

@@ -23,8 +23,8 @@ import (
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/consentsvc"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/personality"
-	"github.com/trialog/trialog/personality/engine"
 	"github.com/trialog/trialog/personality/principals"
 	"github.com/trialog/trialog/records"
 	"github.com/trialog/trialog/statement"

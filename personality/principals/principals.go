@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/trialog/trialog/api"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/envelope"
-	"github.com/trialog/trialog/personality/engine"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )
