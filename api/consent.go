@@ -2,8 +2,6 @@ package api
 
 import (
 	"fmt"
-
-	"github.com/trialog/trialog/consent"
 )
 
 // The consent endpoints take secrets and subjects in bodies, never in URLs.
@@ -41,15 +39,15 @@ type ConsentStatusRequest struct {
 // the entries that Checkpoint includes make it, and every use of its data,
 // each entry proven against Checkpoint.
 type ConsentStatus struct {
-	TrialID           string          `json:"trial_id"`
-	Subject           string          `json:"subject"`
-	Status            string          `json:"status"` // granted, withdrawn or none
-	Scope             []consent.Scope `json:"scope"`
-	FormVersion       string          `json:"form_version"`
-	ReconsentRequired bool            `json:"reconsent_required"`
-	Checkpoint        string          `json:"checkpoint"`
-	Evidence          []*Entry        `json:"evidence"`
-	Access            []*Entry        `json:"access"`
+	TrialID           string   `json:"trial_id"`
+	Subject           string   `json:"subject"`
+	Status            string   `json:"status"` // granted, withdrawn or none
+	Scope             []Scope  `json:"scope"`
+	FormVersion       string   `json:"form_version"`
+	ReconsentRequired bool     `json:"reconsent_required"`
+	Checkpoint        string   `json:"checkpoint"`
+	Evidence          []*Entry `json:"evidence"`
+	Access            []*Entry `json:"access"`
 }
 
 // ConsentCheckRequest is the body of POST /v1/consent/check.
@@ -89,6 +87,40 @@ type ConsentErased struct {
 // counted by the state of their consent, as of Checkpoint.
 type TrialConsent struct {
 	TrialID string `json:"trial_id"`
-	consent.Summary
+	ConsentSummary
 	Checkpoint string `json:"checkpoint"`
+}
+
+// The consent counts and scopes, as package consent computes them (it
+// names these types Summary, FormCount and Scope).
+
+// ConsentSummary counts a trial's subjects by the state of their consent.
+type ConsentSummary struct {
+	// LatestFormVersion is the trial's current consent-form version.
+	LatestFormVersion string `json:"latest_form_version"`
+	// Subjects is the number of subjects with a consent event in the log.
+	Subjects int `json:"subjects"`
+	// Granted, Withdrawn and None count them by Status; Erased counts the
+	// erased ones, which are counted nowhere else.
+	Granted   int `json:"granted"`
+	Withdrawn int `json:"withdrawn"`
+	None      int `json:"none"`
+	Erased    int `json:"erased"`
+	// ByFormVersion counts the granted subjects by the form version of
+	// their latest grant, in the order the versions were logged.
+	ByFormVersion []FormCount `json:"by_form_version"`
+	// ReconsentRequired counts granted subjects on an older form version.
+	ReconsentRequired int `json:"reconsent_required"`
+}
+
+// FormCount is the number of granted subjects on a form version.
+type FormCount struct {
+	Version string `json:"version"`
+	Granted int    `json:"granted"`
+}
+
+// Scope is the decision on one purpose.
+type Scope struct {
+	Purpose  string `json:"purpose"`
+	Decision string `json:"decision"`
 }

@@ -41,7 +41,7 @@ func TestVerifierTrial(t *testing.T) {
 	}
 	id := func(i int) string { return tl.Entries[i].ID }
 	compared := id(2)
-	o := &api.TrialOutcomes{Report: trials.Report{Baseline: id(0), Compared: &compared, Outcomes: []trials.OutcomeStatus{{ID: "o1", Evidence: []string{id(0), id(2)}}}}, Checkpoint: string(l.Checkpoint(5))}
+	o := &api.TrialOutcomes{TrialReport: trials.Report{Baseline: id(0), Compared: &compared, Outcomes: []trials.OutcomeStatus{{ID: "o1", Evidence: []string{id(0), id(2)}}}}, Checkpoint: string(l.Checkpoint(5))}
 	if err := v.Outcomes(o, tl); err != nil {
 		t.Fatalf("Outcomes: %v", err)
 	}

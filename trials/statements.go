@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/statement"
 )
 
@@ -107,14 +108,8 @@ func (h *Header) check(typ string) error {
 	return nil
 }
 
-// Outcome is a pre-specified or reported outcome. Outcomes correspond across
-// registrations, protocol and SAP versions and results by ID.
-type Outcome struct {
-	ID        string `json:"id"`
-	Kind      string `json:"kind"` // KindPrimary or KindSecondary
-	Measure   string `json:"measure"`
-	TimeFrame string `json:"time_frame"`
-}
+// Outcome is a pre-specified or reported outcome (defined in api).
+type Outcome = api.Outcome
 
 // Registration is a trial.registration statement: the trial as registered,
 // at registration and at each registry update. The principal that logs the

@@ -57,7 +57,7 @@ func newFakeTrials(t *testing.T) *fakeTrials {
 		f.ids = append(f.ids, e.ID)
 	}
 	compared := f.ids[3]
-	f.outcomes = api.TrialOutcomes{Report: trials.Report{
+	f.outcomes = api.TrialOutcomes{TrialReport: trials.Report{
 		TrialID: fakeTrialID, Baseline: f.ids[1], BaselineReason: "the last protocol before first_participant_in", Compared: &compared,
 		Outcomes: []trials.OutcomeStatus{
 			{ID: "o1", Kind: "primary", Measure: "HbA1c at 26 weeks", Status: "dropped", Evidence: []string{f.ids[1], f.ids[3]}},

@@ -177,7 +177,7 @@ func TestTrialFixtures(t *testing.T) {
 				if status, e := trialGet(t, srv, id, "/outcomes", &rep); status != http.StatusOK {
 					t.Fatalf("outcomes of %s: %d %+v", id, status, e)
 				}
-				for _, d := range f.Diff(&rep.Report, ids) {
+				for _, d := range f.Diff(&rep.TrialReport, ids) {
 					t.Errorf("outcomes by %s: %s", id, d)
 				}
 				if rep.TrialID != n {
@@ -213,7 +213,7 @@ func checkRecomputed(t *testing.T, trial string, tl api.TrialTimeline, served ap
 		t.Fatal(err)
 	}
 	want, _ := json.Marshal(rep)
-	got, _ := json.Marshal(served.Report)
+	got, _ := json.Marshal(served.TrialReport)
 	if string(got) != string(want) {
 		t.Fatalf("served report differs from the one recomputed from the timeline:\nserved     %s\nrecomputed %s", got, want)
 	}

@@ -458,7 +458,7 @@ func (s *Service) Summary(ctx context.Context, caller statement.Caller, trialID 
 		return nil, err
 	}
 	forms, _ := latestForm(t, cp.Size)
-	return &api.TrialConsent{TrialID: t.ID, Summary: consent.Summarize(es, forms, s.now()), Checkpoint: string(cp.Note)}, nil
+	return &api.TrialConsent{TrialID: t.ID, ConsentSummary: consent.Summarize(es, forms, s.now()), Checkpoint: string(cp.Note)}, nil
 }
 
 // FHIR returns a consent entry as a FHIR R4 Consent resource.

@@ -136,7 +136,7 @@ func (s *Service) Outcomes(ctx context.Context, id string) (*api.TrialOutcomes, 
 	if err != nil {
 		return nil, err
 	}
-	return &api.TrialOutcomes{Report: *rep, Checkpoint: string(cp.Note)}, nil
+	return &api.TrialOutcomes{TrialReport: *rep, Checkpoint: string(cp.Note)}, nil
 }
 
 // Owned returns the trial id names if caller owns it.
