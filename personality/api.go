@@ -111,7 +111,7 @@ func (a *API) routes() {
 	a.handle(http.MethodGet, "/v1/log/leaves", "leaves", a.getLeaves)
 	a.handle(http.MethodGet, "/v1/log/leaves/{index}", "leaf", a.getLeaf)
 	a.handle(http.MethodGet, "/v1/entries/{id}", "entry", a.getEntry)
-	a.raw(http.MethodGet, "/v1/entries/{id}/receipt", "receipt", a.getReceipt)
+	a.handle(http.MethodGet, "/v1/entries/{id}/receipt", "receipt", a.getReceipt)
 	a.handle(http.MethodGet, "/v1/proofs/inclusion", "inclusion", a.getInclusion)
 	a.handle(http.MethodGet, "/v1/proofs/consistency", "consistency", a.getConsistency)
 	a.handle(http.MethodPost, "/v1/entries", "submit", a.postEntry)
@@ -130,7 +130,7 @@ func (a *API) routes() {
 	a.handle(http.MethodPost, "/v1/consent/check", "consent_check", a.postCheck)
 	a.handle(http.MethodPost, "/v1/consent/erase", "consent_erase", a.postErase)
 	a.handle(http.MethodGet, "/v1/trials/{trial_id}/consent", "trial_consent", a.getTrialConsent)
-	a.raw(http.MethodGet, "/v1/entries/{id}/fhir", "entry_fhir", a.getFHIR)
+	a.handle(http.MethodGet, "/v1/entries/{id}/fhir", "entry_fhir", a.getFHIR)
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -158,37 +158,24 @@ func (a *API) wrap(name string, h handlerFunc) http.Handler {
 			w.Header().Set("Cache-Control", "no-store")
 		}
 		status, body, err := h(r.WithContext(ctx))
-		if err != nil {
+		switch b, raw := body.(rawBody); {
+		case err != nil:
 			status = a.writeErr(w, r, err)
-		} else {
+		case raw:
+			w.Header().Set("Content-Type", b.contentType)
+			w.WriteHeader(status)
+			w.Write(b.body)
+		default:
 			writeJSON(w, status, body)
 		}
 		a.requests.WithLabelValues(name, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 	})
 }
 
-// rawFunc is a handler whose answer is not JSON: a media type and bytes.
-type rawFunc func(r *http.Request) (contentType string, body []byte, err error)
-
-// raw adds a route answering other media types than JSON (receipts, FHIR);
-// errors are answered as everywhere else.
-func (a *API) raw(method, path, name string, h rawFunc) {
-	a.router.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(r.Context(), MaxWait)
-		defer cancel()
-		r = r.WithContext(ctx)
-		status := http.StatusOK
-		ct, b, err := h(r)
-		if err != nil {
-			status = a.writeErr(w, r, err)
-		} else {
-			w.Header().Set("Content-Type", ct)
-			w.WriteHeader(status)
-			w.Write(b)
-		}
-		a.requests.WithLabelValues(name, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
-	})).Methods(method)
+// rawBody is an answer that is not JSON (receipts, FHIR): written as is.
+type rawBody struct {
+	contentType string
+	body        []byte
 }
 
 // writeErr writes the API error object for err and returns the status.

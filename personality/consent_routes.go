@@ -90,7 +90,10 @@ func (a *API) getTrialConsent(r *http.Request) (int, any, error) {
 }
 
 // getFHIR serves a consent entry as a FHIR R4 Consent resource (public).
-func (a *API) getFHIR(r *http.Request) (string, []byte, error) {
+func (a *API) getFHIR(r *http.Request) (int, any, error) {
 	b, err := a.consent.FHIR(r.Context(), mux.Vars(r)["id"])
-	return FHIRContentType, append(b, '\n'), err
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, rawBody{FHIRContentType, append(b, '\n')}, nil
 }

@@ -14,10 +14,10 @@ const ReceiptContentType = "text/plain; charset=utf-8"
 // text (public). Unknown ids are 404; an entry not yet in a published
 // checkpoint is 404 too, with Retry-After, since its receipt does not exist
 // yet (409 means a fork in this API, 503 an outage).
-func (a *API) getReceipt(r *http.Request) (string, []byte, error) {
+func (a *API) getReceipt(r *http.Request) (int, any, error) {
 	rc, err := a.log.Receipt(r.Context(), mux.Vars(r)["id"])
 	if err != nil {
-		return "", nil, err
+		return 0, nil, err
 	}
-	return ReceiptContentType, rc.Marshal(), nil
+	return http.StatusOK, rawBody{ReceiptContentType, rc.Marshal()}, nil
 }
