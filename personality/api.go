@@ -21,7 +21,7 @@ import (
 	"github.com/trialog/trialog/consent/consentsvc"
 	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/internal/throttle"
-	"github.com/trialog/trialog/personality/principals"
+	"github.com/trialog/trialog/principals"
 	"github.com/trialog/trialog/trials/trialsvc"
 )
 

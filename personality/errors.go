@@ -15,7 +15,7 @@ import (
 	"github.com/trialog/trialog/consent/consentsvc"
 	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/envelope"
-	"github.com/trialog/trialog/personality/principals"
+	"github.com/trialog/trialog/principals"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 	"github.com/trialog/trialog/trials"
