@@ -408,3 +408,22 @@ func (s *Log) Statement(e *Entry) (statement.Statement, error) {
 	_, st, err := s.reg.ParseFor(e.Envelope.PayloadType, payload)
 	return st, err
 }
+
+// EntriesByRef returns every entry indexed under ref, in log order, as far
+// as known and without proofs: included in a checkpoint or not.
+func (s *Log) EntriesByRef(ctx context.Context, ref string) ([]*Entry, error) {
+	es, err := s.store.EntriesByRef(ctx, ref)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].LeafIndex < es[j].LeafIndex })
+	out := make([]*Entry, 0, len(es))
+	for i := range es {
+		e, err := entryBase(&es[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

@@ -784,7 +784,7 @@ func TestParseLeafRejects(t *testing.T) {
 			}
 			// A leaf is read back from storage or from the log, never
 			// submitted: a bad one is not the caller's invalid statement
-			// (personality/api.go turns ErrInvalid into 400).
+			// (personality/errors.go turns ErrInvalid into 400).
 			if errors.Is(err, statement.ErrInvalid) {
 				t.Errorf("ParseLeaf error %q wraps ErrInvalid", err)
 			}

@@ -132,6 +132,14 @@ func (a *API) routes() {
 	a.handle(http.MethodGet, "/v1/trials/{trial_id}/consent", "trial_consent", a.getTrialConsent)
 	a.handle(http.MethodGet, "/v1/entries/{id}/fhir", "entry_fhir", a.getFHIR)
 
+	// The read-only FHIR R4 facade: public; every answer a FHIR resource.
+	r.Handle("/fhir/metadata", a.fhirWrap("fhir_metadata", a.fhirMetadata)).Methods(http.MethodGet)
+	r.Handle("/fhir/Consent/{id}", a.fhirWrap("fhir_read", a.fhirRead)).Methods(http.MethodGet)
+	r.Handle("/fhir/Consent", a.fhirWrap("fhir_search", a.fhirSearch)).Methods(http.MethodGet)
+	r.Handle("/fhir/StructureDefinition/{id}", a.fhirWrap("fhir_profile", a.fhirProfile)).Methods(http.MethodGet)
+	r.Handle("/fhir", a.fhirWrap("fhir_other", a.fhirOther))
+	r.PathPrefix("/fhir/").Handler(a.fhirWrap("fhir_other", a.fhirOther))
+
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

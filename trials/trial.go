@@ -7,7 +7,7 @@
 // nothing else: no HTTP, no SQL. The Kinds' checks run under the log's
 // append lock (see statement.Kind.Check), so that two registrations of one
 // trial, or two successors of one protocol version, cannot both be logged.
-// personality/trials_routes.go serves the timeline and the report.
+// trials/trialsvc serves the timeline and the report to personality.
 package trials
 
 import (

@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/trialog/trialog/api"
@@ -61,6 +63,7 @@ type Log interface {
 	IncludedByRef(ctx context.Context, refs ...string) ([]statement.Logged, *engine.Published, error)
 	SubmitAsService(ctx context.Context, payload []byte, wait time.Duration) (*engine.Submission, error)
 	EntryByID(ctx context.Context, id string) (*api.Entry, error)
+	EntriesByRef(ctx context.Context, ref string) ([]*api.Entry, error)
 	Statement(e *api.Entry) (statement.Statement, error)
 }
 
@@ -461,7 +464,8 @@ func (s *Service) Summary(ctx context.Context, caller statement.Caller, trialID 
 	return &api.TrialConsent{TrialID: t.ID, ConsentSummary: consent.Summarize(es, forms, s.now()), Checkpoint: string(cp.Note)}, nil
 }
 
-// FHIR returns a consent entry as a FHIR R4 Consent resource.
+// FHIR renders a grant or withdrawal entry as a FHIR R4 Consent, with its
+// id, the log's time and, for a withdrawal, the grant it changes.
 func (s *Service) FHIR(ctx context.Context, id string) ([]byte, error) {
 	e, err := s.log.EntryByID(ctx, id)
 	if err != nil {
@@ -471,11 +475,89 @@ func (s *Service) FHIR(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := consent.ToFHIR(st)
+	x := consent.FHIRContext{ID: e.ID, ReceivedAt: e.ReceivedAt}
+	if w, ok := st.(*consent.Withdraw); ok {
+		es, err := s.log.LoggedByRef(ctx, consent.SubjectRef(w.Subject))
+		if err != nil {
+			return nil, err
+		}
+		x.Changes = consent.GrantChanged(es, e.LeafIndex)
+	}
+	b, err := consent.ToFHIR(st, x)
 	if errors.Is(err, consent.ErrNotConsent) {
-		return nil, fmt.Errorf("%w: entry %s is a %s; only consent.grant and consent.withdraw entries have a FHIR Consent form", consent.ErrNotConsent, id, st.Type())
+		return nil, fmt.Errorf("%w: entry %s is a %s; only consent.grant and consent.withdraw entries are FHIR Consent resources", consent.ErrNotConsent, id, st.Type())
 	}
 	return b, err
+}
+
+// FHIRPage is one page of a FHIR Consent search: Count resources from
+// Offset. Base is the facade's base URL as the client reached it, for the
+// bundle's links.
+type FHIRPage struct {
+	Base          string
+	Count, Offset int
+}
+
+// SearchFHIR answers a FHIR Consent search by patient: the subject's grants
+// and withdrawals in log order, as a searchset bundle of one page.
+func (s *Service) SearchFHIR(ctx context.Context, subject string, pg FHIRPage) ([]byte, error) {
+	if !consent.ValidSubject(subject) {
+		return nil, statement.Invalidf("patient must be a subject reference (sub_ and 32 hex digits)")
+	}
+	type item struct {
+		id string
+		st statement.Statement
+		x  consent.FHIRContext
+	}
+	stored, err := s.log.EntriesByRef(ctx, consent.SubjectRef(subject))
+	if err != nil {
+		return nil, err
+	}
+	var matches []item
+	var last *consent.ChangedGrant
+	for _, e := range stored {
+		st, err := s.log.Statement(e)
+		if err != nil {
+			return nil, fmt.Errorf("entry %s: %w", e.ID, err)
+		}
+		x := consent.FHIRContext{ID: e.ID, ReceivedAt: e.ReceivedAt}
+		switch c := st.(type) {
+		case *consent.Grant:
+			matches = append(matches, item{e.ID, st, x})
+			last = &consent.ChangedGrant{EntryID: e.ID, Form: c.Form}
+		case *consent.Withdraw:
+			x.Changes = last
+			matches = append(matches, item{e.ID, st, x})
+		}
+	}
+	count, offset := pg.Count, pg.Offset
+	page := func(off int) string {
+		v := url.Values{"patient": {subject}, "_count": {strconv.Itoa(count)}}
+		if off > 0 {
+			v.Set("_offset", strconv.Itoa(off))
+		}
+		return pg.Base + "/Consent?" + v.Encode()
+	}
+	links := []consent.BundleLink{{Relation: "self", URL: page(offset)}}
+	var entries []consent.BundleEntry
+	if offset < len(matches) {
+		end := min(offset+count, len(matches))
+		for _, m := range matches[offset:end] {
+			b, err := consent.ToFHIR(m.st, m.x)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, consent.BundleEntry{FullURL: pg.Base + "/Consent/" + m.id, Resource: b})
+		}
+		if end < len(matches) && count > 0 {
+			links = append(links, consent.BundleLink{Relation: "next", URL: page(end)})
+		}
+	}
+	if offset > 0 && count > 0 {
+		links = append(links, consent.BundleLink{Relation: "first", URL: page(0)},
+			consent.BundleLink{Relation: "previous", URL: page(max(0, offset-count))})
+	}
+	return consent.SearchBundle(len(matches), links, entries), nil
 }
 
 // Run makes sure every erased subject's consent.erasure is in the log until

@@ -24,6 +24,7 @@ import (
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/consentsvc"
 	"github.com/trialog/trialog/engine"
+	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/personality"
 	"github.com/trialog/trialog/principals"
 	"github.com/trialog/trialog/records"
@@ -98,7 +99,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
