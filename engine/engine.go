@@ -55,6 +55,13 @@ type Store interface {
 	LatestCheckpoint(ctx context.Context) (*storage.Checkpoint, error)
 	CheckpointAt(ctx context.Context, size int64) (*storage.Checkpoint, error)
 
+	// StateValue reads the domain state under key as last committed;
+	// BuildState builds the state of a log that predates it from the
+	// entries of these types, once (Append keeps it from then on, in the
+	// same transaction as the entries).
+	StateValue(ctx context.Context, key string) ([]byte, bool, error)
+	BuildState(ctx context.Context, types []string, apply func(ctx context.Context, st storage.State, e storage.Entry) error) (int, error)
+
 	// Keys lists a principal's registered keys (for receipts).
 	Keys(ctx context.Context, principalID string) ([]storage.Key, error)
 	DB() *sql.DB
@@ -240,6 +247,9 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		}
 	}
 	s.treeID = lc.TreeID
+	if err := s.buildState(ctx); err != nil {
+		return nil, err
+	}
 
 	s.publisher = &publisher{
 		store: s.store, tclient: s.tclient, treeID: s.treeID, origin: s.origin, signer: s.signer, verifier: s.verifier,

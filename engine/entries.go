@@ -245,7 +245,9 @@ func (s *Log) InclusionProofByHash(ctx context.Context, leafHash string, treeSiz
 
 // storeReader gives statement checks read access to logged entries.
 type storeReader struct {
-	st  storage.RefReader
+	st interface {
+		EntriesByRef(ctx context.Context, ref string) ([]storage.Entry, error)
+	}
 	reg *statement.Registry
 }
 

@@ -53,12 +53,18 @@ type Store interface {
 	ConsentSubject(ctx context.Context, subject string) (*storage.ConsentSubject, error)
 	ConsentSubjectBySecret(ctx context.Context, secretHash []byte) (*storage.ConsentSubject, error)
 	EraseConsentSubject(ctx context.Context, subject string, secretHash []byte, at time.Time) (time.Time, error)
-	ErasedConsentSubjects(ctx context.Context) ([]storage.ConsentSubject, error)
+	// UnloggedErasures lists the erased subjects whose consent.erasure
+	// entry is not marked logged; MarkErasureLogged marks it.
+	UnloggedErasures(ctx context.Context) ([]storage.ConsentSubject, error)
+	MarkErasureLogged(ctx context.Context, subject string) error
 }
 
 // Log is what the service needs of the log engine (*engine.Log).
 type Log interface {
+	// State reads the domain state by key as last committed.
+	State() statement.State
 	Proven(ctx context.Context, refs ...string) ([]engine.ProvenEntry, *engine.Published, error)
+	ProvenByID(ctx context.Context, ids ...string) ([]engine.ProvenEntry, *engine.Published, error)
 	LoggedByRef(ctx context.Context, refs ...string) ([]statement.Logged, error)
 	IncludedByRef(ctx context.Context, refs ...string) ([]statement.Logged, *engine.Published, error)
 	SubmitAsService(ctx context.Context, payload []byte, wait time.Duration) (*engine.Submission, error)
@@ -158,7 +164,8 @@ func decodeSecret(s string) ([]byte, error) {
 // for one whose subject was erased: the two must not be told apart.
 var errSecretGone = fmt.Errorf("%w: no subject of this trial holds this secret: it was never issued, or the subject was erased", ErrSubjectGone)
 
-// trial loads the trial a request names.
+// trial loads the trial a request names, from its history: for answers
+// that show its consent forms.
 func (s *Service) trial(ctx context.Context, raw string) (*trials.Trial, error) {
 	id, err := trialsvc.ParseID(raw)
 	if err != nil {
@@ -167,8 +174,23 @@ func (s *Service) trial(ctx context.Context, raw string) (*trials.Trial, error) 
 	return s.trials.Load(ctx, id)
 }
 
+// trialState reads the state of the trial a request names (owner,
+// delegates, chains, kept by key): for writes and checks, whose cost must
+// not grow with the trial's history.
+func (s *Service) trialState(ctx context.Context, raw string) (*trials.State, error) {
+	id, err := trialsvc.ParseID(raw)
+	if err != nil {
+		return nil, err
+	}
+	t, err := trials.LoadState(ctx, s.log.State(), id)
+	if errors.Is(err, trials.ErrUnknownTrial) {
+		return nil, fmt.Errorf("%w: trial %s is not registered", trials.ErrUnknownTrial, id)
+	}
+	return t, err
+}
+
 // delegatedSite checks that caller is a site delegated on t.
-func delegatedSite(caller statement.Caller, t *trials.Trial) error {
+func delegatedSite(caller statement.Caller, t *trials.State) error {
 	if caller.Role != statement.RoleSite {
 		return fmt.Errorf("%w: only a site delegated on trial %s may do this; the %s role may not", statement.ErrForbidden, t.ID, caller.Role)
 	}
@@ -185,7 +207,7 @@ func delegatedSite(caller statement.Caller, t *trials.Trial) error {
 // patient; both are fresh random values, so the same person in two trials
 // has two unlinkable subjects.
 func (s *Service) MintSubject(ctx context.Context, caller statement.Caller, trialID string) (*api.ConsentSubject, error) {
-	t, err := s.trial(ctx, trialID)
+	t, err := s.trialState(ctx, trialID)
 	if err != nil {
 		return nil, err
 	}
@@ -316,24 +338,25 @@ func (s *Service) Check(ctx context.Context, caller statement.Caller, trialID, s
 	if !consent.ValidPurpose(purpose) {
 		return nil, statement.Invalidf("purpose must be 1 to 64 lowercase letters, digits, '.', '_' or '-'")
 	}
-	t, err := s.trial(ctx, trialID)
+	// From the trial's and subject's state, not their history: a check
+	// costs the same after a thousand earlier ones.
+	t, err := s.trialState(ctx, trialID)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.liveSubject(ctx, t.ID, subject); err != nil {
 		return nil, err
 	}
-	_, latest := latestForm(t, ^uint64(0))
 	var sub *engine.Submission
 	var decision string
 	for attempt := 1; ; attempt++ {
-		es, err := s.log.LoggedByRef(ctx, consent.SubjectRef(subject))
+		ss, err := consent.LoadSubject(ctx, s.log.State(), subject)
 		if err != nil {
 			return nil, err
 		}
 		now := s.now()
 		var evidence []string
-		decision, evidence = consent.Decide(consent.Compute(es, latest, now), purpose)
+		decision, evidence = consent.Decide(ss.Consent("", now), purpose)
 		payload, _ := json.Marshal(consent.AccessStatement(t.ID, subject, caller.PrincipalID, purpose, decision, evidence, now))
 		sub, err = s.log.SubmitAsService(ctx, payload, s.wait)
 		if errors.Is(err, statement.ErrConflict) && attempt < maxCheckAttempts {
@@ -351,7 +374,7 @@ func (s *Service) Check(ctx context.Context, caller statement.Caller, trialID, s
 	if sub.Entry.Status != api.StatusIncluded {
 		return nil, fmt.Errorf("%w: the access record %s is logged but not yet in a published checkpoint; its answer is withheld until it is", engine.ErrUnavailable, sub.Entry.ID)
 	}
-	pes, cp, err := s.log.Proven(ctx, consent.SubjectRef(subject))
+	pes, cp, err := s.provenAccess(ctx, sub.Entry.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -377,6 +400,28 @@ func (s *Service) Check(ctx context.Context, caller statement.Caller, trialID, s
 	return out, nil
 }
 
+// provenAccess returns a logged consent.access entry and the evidence
+// entries it names, each proven against the latest published checkpoint,
+// with their statements: what a consent check answers, read by id, so that
+// its cost does not grow with the subject's earlier checks. Entries the
+// checkpoint does not include are left out.
+func (s *Service) provenAccess(ctx context.Context, accessID string) ([]engine.ProvenEntry, *engine.Published, error) {
+	e, err := s.log.EntryByID(ctx, accessID)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := s.log.Statement(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := []string{accessID}
+	if a, ok := st.(*consent.Access); ok {
+		ids = append(ids, a.Evidence...)
+	}
+	// One call, so that every entry is proven against one checkpoint.
+	return s.log.ProvenByID(ctx, ids...)
+}
+
 // Erasure names the subject to erase: by the patient's secret, or by a
 // site delegated on the trial (Caller) with the subject reference.
 type Erasure struct {
@@ -393,7 +438,7 @@ func (s *Service) Erase(ctx context.Context, req Erasure) (*api.ConsentErased, e
 	if req.Subject != "" && !consent.ValidSubject(req.Subject) {
 		return nil, statement.Invalidf("subject must be a subject reference (sub_ and 32 hex digits)")
 	}
-	t, err := s.trial(ctx, req.TrialID)
+	t, err := s.trialState(ctx, req.TrialID)
 	if err != nil {
 		return nil, err
 	}
@@ -439,7 +484,20 @@ func (s *Service) erase(ctx context.Context, trial, subject string, secretHash [
 	if err != nil {
 		return nil, err
 	}
-	return s.log.SubmitAsService(ctx, payload, s.wait)
+	sub, err := s.log.SubmitAsService(ctx, payload, s.wait)
+	if err != nil {
+		return nil, err
+	}
+	s.markErasureLogged(ctx, subject)
+	return sub, nil
+}
+
+// markErasureLogged records that subject's erasure entry is durable; if the
+// mark is lost, Run submits the erasure once more, a duplicate.
+func (s *Service) markErasureLogged(ctx context.Context, subject string) {
+	if err := s.store.MarkErasureLogged(ctx, subject); err != nil {
+		s.lg.Warn("marking a consent erasure as logged failed; the reconciler will submit it again", "err", err)
+	}
 }
 
 // Summary counts a trial's subjects by consent state and form version, for
@@ -562,14 +620,15 @@ func (s *Service) SearchFHIR(ctx context.Context, subject string, pg FHIRPage) (
 
 // Run makes sure every erased subject's consent.erasure is in the log until
 // ctx ends: the link is destroyed before the entry is logged, so an erasure
-// whose logging failed (MySQL or Trillian away, a crash) is logged here. The
-// statement is the same bytes each time (same subject, trial and erasure
-// time, a deterministic signature), so an erasure already logged is
-// answered as a duplicate and adds nothing. It runs at start and then every
-// ErasureInterval.
+// whose logging failed (MySQL or Trillian away, a crash) is logged here.
+// Only erasures not marked logged are submitted, so the work does not grow
+// with the erasures of the past. The statement is the same bytes each time
+// (same subject, trial and erasure time, a deterministic signature), so an
+// erasure logged before its mark is answered as a duplicate and adds
+// nothing. It runs at start and then every ErasureInterval.
 func (s *Service) Run(ctx context.Context) {
 	for {
-		erased, err := s.store.ErasedConsentSubjects(ctx)
+		erased, err := s.store.UnloggedErasures(ctx)
 		if err == nil {
 			for _, c := range erased {
 				payload, merr := json.Marshal(consent.ErasureStatement(c.TrialID, c.Subject, *c.ErasedAt))
@@ -579,6 +638,7 @@ func (s *Service) Run(ctx context.Context) {
 				if _, err = s.log.SubmitAsService(ctx, payload, 0); err != nil {
 					break
 				}
+				s.markErasureLogged(ctx, c.Subject)
 			}
 		}
 		if err != nil && ctx.Err() == nil {

@@ -22,6 +22,8 @@ type memStore struct {
 	mu       sync.Mutex
 	subjects map[string]storage.ConsentSubject
 	hashes   map[string]string // secret hash → subject
+	logged   map[string]bool   // erasures marked logged
+	passes   int               // UnloggedErasures calls
 	down     error
 }
 
@@ -60,16 +62,24 @@ func (m *memStore) EraseConsentSubject(ctx context.Context, subject string, h []
 	return time.Time{}, errors.New("not used")
 }
 
-func (m *memStore) ErasedConsentSubjects(ctx context.Context) ([]storage.ConsentSubject, error) {
+func (m *memStore) UnloggedErasures(ctx context.Context) ([]storage.ConsentSubject, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.passes++
 	var out []storage.ConsentSubject
 	for _, c := range m.subjects {
-		if c.ErasedAt != nil {
+		if c.ErasedAt != nil && !m.logged[c.Subject] {
 			out = append(out, c)
 		}
 	}
 	return out, nil
+}
+
+func (m *memStore) MarkErasureLogged(ctx context.Context, subject string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.logged[subject] = true
+	return nil
 }
 
 // memLog records what trialogd logs itself; the first fail calls fail.
@@ -97,13 +107,14 @@ func (l *memLog) SubmitAsService(ctx context.Context, payload []byte, wait time.
 }
 
 // TestRunRelogsErasures: an erased subject whose consent.erasure failed to
-// be logged is logged by the next pass, as the same statement.
+// be logged is logged by the next pass, as the same statement, and only
+// once: later passes find it marked logged.
 func TestRunRelogsErasures(t *testing.T) {
 	at := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
 	st := &memStore{subjects: map[string]storage.ConsentSubject{
 		"sub_aa": {Subject: "sub_aa", TrialID: "NCT01234567", ErasedAt: &at},
 		"sub_bb": {Subject: "sub_bb", TrialID: "NCT01234567"},
-	}, hashes: map[string]string{}}
+	}, hashes: map[string]string{}, logged: map[string]bool{}}
 	lg := &memLog{fail: 1, logged: make(chan struct{}, 1)}
 	s := New(Config{Store: st, Log: lg, ErasureInterval: time.Millisecond})
 	ctx, stop := context.WithCancel(context.Background())
@@ -114,12 +125,27 @@ func TestRunRelogsErasures(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the erasure was not logged again after a failed pass")
 	}
+	// Later passes find it marked logged and submit nothing more.
+	st.mu.Lock()
+	after := st.passes
+	st.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		st.mu.Lock()
+		n := st.passes
+		st.mu.Unlock()
+		if n >= after+3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reconciler stopped making passes")
+		}
+	}
 	stop()
 	<-done
 	want, _ := json.Marshal(consent.ErasureStatement("NCT01234567", "sub_aa", at))
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
-	if len(lg.payloads) == 0 || lg.payloads[0] != string(want) {
+	if len(lg.payloads) != 1 || lg.payloads[0] != string(want) {
 		t.Fatalf("logged %q, want %s", lg.payloads, want)
 	}
 	for _, p := range lg.payloads {

@@ -25,6 +25,8 @@ import (
 // Log is what the service needs of the log engine (*engine.Log).
 type Log interface {
 	Reader() statement.Reader
+	// State reads the domain state by key as last committed.
+	State() statement.State
 	Proven(ctx context.Context, refs ...string) ([]engine.ProvenEntry, *engine.Published, error)
 	SubmitAsService(ctx context.Context, payload []byte, wait time.Duration) (*engine.Submission, error)
 	EntryByID(ctx context.Context, id string) (*api.Entry, error)
@@ -139,9 +141,20 @@ func (s *Service) Outcomes(ctx context.Context, id string) (*api.TrialOutcomes, 
 	return &api.TrialOutcomes{TrialReport: *rep, Checkpoint: string(cp.Note)}, nil
 }
 
-// Owned returns the trial id names if caller owns it.
-func (s *Service) Owned(ctx context.Context, caller statement.Caller, id string) (*trials.Trial, error) {
-	trial, err := s.Load(ctx, id)
+// state reads the state of the trial id names (its owner, delegates and
+// chains, kept by key): what a write needs, at a cost that does not grow
+// with the trial's history.
+func (s *Service) state(ctx context.Context, id string) (*trials.State, error) {
+	t, err := trials.LoadState(ctx, s.log.State(), id)
+	if errors.Is(err, trials.ErrUnknownTrial) {
+		return nil, fmt.Errorf("%w: trial %s is not registered", trials.ErrUnknownTrial, id)
+	}
+	return t, err
+}
+
+// Owned returns the state of the trial id names if caller owns it.
+func (s *Service) Owned(ctx context.Context, caller statement.Caller, id string) (*trials.State, error) {
+	trial, err := s.state(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +176,7 @@ type Delegation struct {
 // Owned): trialogd logs a trial.delegation signed with its service key,
 // and waits up to wait for the entry to be in a published checkpoint. A
 // principal that is a delegate already gets the existing entry.
-func (s *Service) Delegate(ctx context.Context, trial *trials.Trial, principal string, wait time.Duration) (*Delegation, error) {
+func (s *Service) Delegate(ctx context.Context, trial *trials.State, principal string, wait time.Duration) (*Delegation, error) {
 	switch {
 	case principal == "":
 		return nil, statement.Invalidf("principal is required: the id of the principal to delegate to")
@@ -185,7 +198,7 @@ func (s *Service) Delegate(ctx context.Context, trial *trials.Trial, principal s
 	sub, err := s.log.SubmitAsService(ctx, trials.DelegationStatement(trial.ID, principal, trial.Owner, s.now()), wait)
 	if errors.Is(err, trials.ErrAlreadyDelegated) {
 		// Another request delegated the same principal in between.
-		again, err := s.Load(ctx, trial.ID)
+		again, err := s.state(ctx, trial.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -24,13 +24,16 @@ type memLog struct {
 	reg     *statement.Registry
 	entries []statement.Logged
 	refs    map[string][]int
+	state   *statement.MemState
 }
 
 func newMemLog() *memLog {
 	reg := statement.NewRegistry()
 	trials.Register(reg)
-	return &memLog{reg: reg, refs: map[string][]int{}}
+	return &memLog{reg: reg, refs: map[string][]int{}, state: statement.NewMemState()}
 }
+
+func (m *memLog) State() statement.State { return m.state }
 
 func (m *memLog) EntriesByRef(_ context.Context, ref string) ([]statement.Logged, error) {
 	m.mu.Lock()
@@ -49,15 +52,13 @@ func (m *memLog) add(caller statement.Caller, payload []byte) (*engine.Submissio
 	if err != nil {
 		return nil, err
 	}
-	if kind.Check != nil {
-		if err := kind.Check(context.Background(), m, caller, st); err != nil {
-			return nil, err
-		}
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	sum := sha256.Sum256(payload)
 	l := statement.Logged{ID: hex.EncodeToString(sum[:]), LeafIndex: int64(len(m.entries)), PrincipalID: caller.PrincipalID, Statement: st}
+	if err := statement.Decide(context.Background(), kind, m.state, caller, l); err != nil {
+		return nil, err
+	}
 	for _, r := range st.Refs() {
 		m.refs[r] = append(m.refs[r], len(m.entries))
 	}
