@@ -100,16 +100,21 @@ type ConsentSummary struct {
 	LatestFormVersion string `json:"latest_form_version"`
 	// Subjects is the number of subjects with a consent event in the log.
 	Subjects int `json:"subjects"`
-	// Granted, Withdrawn and None count them by Status; Erased counts the
-	// erased ones, which are counted nowhere else.
-	Granted   int `json:"granted"`
-	Withdrawn int `json:"withdrawn"`
-	None      int `json:"none"`
-	Erased    int `json:"erased"`
-	// ByFormVersion counts the granted subjects by the form version of
-	// their latest grant, in the order the versions were logged.
+	// Granted, PartiallyWithdrawn, Withdrawn, Expired and None count them
+	// by Status; Erased counts the erased ones, which are counted nowhere
+	// else.
+	Granted            int `json:"granted"`
+	PartiallyWithdrawn int `json:"partially_withdrawn"`
+	Withdrawn          int `json:"withdrawn"`
+	Expired            int `json:"expired"`
+	None               int `json:"none"`
+	Erased             int `json:"erased"`
+	// ByFormVersion counts the subjects whose consent is active (granted
+	// or partially withdrawn) by the form version of their latest grant,
+	// in the order the versions were logged.
 	ByFormVersion []FormCount `json:"by_form_version"`
-	// ReconsentRequired counts granted subjects on an older form version.
+	// ReconsentRequired counts subjects with active consent on an older
+	// form version.
 	ReconsentRequired int `json:"reconsent_required"`
 }
 

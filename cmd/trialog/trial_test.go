@@ -63,7 +63,11 @@ func newFakeTrials(t *testing.T) *fakeTrials {
 			{ID: "o1", Kind: "primary", Measure: "HbA1c at 26 weeks", Status: "dropped", Evidence: []string{f.ids[1], f.ids[3]}},
 			{ID: "o2", Kind: "primary", Measure: "weight", Status: "promoted", Evidence: []string{f.ids[1], f.ids[3]}, Changes: []string{"kind"}},
 		},
-		Flags: []trials.Flag{{Code: "results_before_registration", Message: "an example flag", Evidence: []string{f.ids[0], f.ids[3]}}}},
+		Flags: []trials.Flag{{Code: "results_before_registration", Message: "an example flag", Evidence: []string{f.ids[0], f.ids[3]}}},
+		Summary: trials.Summary{
+			Counts:  trials.Counts{Prespecified: 2, NotReported: 1, Switched: 1, Added: 0, Declared: trials.DeclaredCounts{Added: 1}},
+			Primary: trials.Counts{Prespecified: 2, NotReported: 1, Switched: 1},
+		}},
 		Checkpoint: f.timeline.Checkpoint,
 	}
 	return f
@@ -107,7 +111,13 @@ func TestTrialFake(t *testing.T) {
 		t.Fatalf("--json: %v %s", err, r.stdout)
 	}
 	r = c.run("trial", "outcomes", fakeTrialID).ok(t)
-	r.has(t, "baseline    "+f.ids[1], "compared    "+f.ids[3], "OUTCOME", "o1", "dropped", "promoted", "kind", "results_before_registration: an example flag")
+	r.has(t, "baseline    "+f.ids[1], "compared    "+f.ids[3], "OUTCOME", "o1", "dropped", "promoted", "kind", "results_before_registration: an example flag",
+		"summary     of 2 outcomes pre-specified, 0 reported as pre-specified, 1 switched without saying so, 1 not reported without saying so",
+		"declared in the results (counted as correctly reported, as COMPare does): 1 added", "primary outcomes: 0 of 2 reported as pre-specified; 1 switched, 1 not reported, 0 added without saying so", "1 flag: results_before_registration ×1")
+	// The summary comes first, before the baseline and the rows.
+	if s, b := strings.Index(r.stdout, "summary "), strings.Index(r.stdout, "baseline "); s < 0 || b < 0 || s > b {
+		t.Fatalf("the summary is not printed before the baseline:\n%s", r.stdout)
+	}
 	c.run("trial", "outcomes", "--json", fakeTrialID).ok(t).has(t, `"baseline": "`+f.ids[1])
 
 	// Without --log-key: checked against the announced key, and said so.

@@ -300,7 +300,7 @@ func (s *Service) Status(ctx context.Context, trialID, secret string) (*api.Cons
 	logged := make([]statement.Logged, len(pes))
 	for i, pe := range pes {
 		byID[pe.ID] = pe.Entry
-		logged[i] = statement.Logged{ID: pe.ID, LeafIndex: pe.LeafIndex, PrincipalID: pe.PrincipalID, Statement: pe.Statement}
+		logged[i] = statement.Logged{ID: pe.ID, LeafIndex: pe.LeafIndex, PrincipalID: pe.PrincipalID, Statement: pe.Statement, ReceivedAt: statement.ParseReceivedAt(pe.ReceivedAt)}
 	}
 	st := consent.Compute(logged, latest, s.now())
 	out := &api.ConsentStatus{TrialID: t.ID, Subject: subject, Status: st.Status, Scope: st.Scope, FormVersion: st.FormVersion,

@@ -96,7 +96,7 @@ func (s *Service) proven(ctx context.Context, id string) (*trials.Trial, []engin
 	}
 	logged := make([]statement.Logged, len(pes))
 	for i, pe := range pes {
-		logged[i] = statement.Logged{ID: pe.ID, LeafIndex: pe.LeafIndex, PrincipalID: pe.PrincipalID, Statement: pe.Statement}
+		logged[i] = statement.Logged{ID: pe.ID, LeafIndex: pe.LeafIndex, PrincipalID: pe.PrincipalID, Statement: pe.Statement, ReceivedAt: statement.ParseReceivedAt(pe.ReceivedAt)}
 	}
 	trial, err := trials.Build(logged)
 	if errors.Is(err, trials.ErrUnknownTrial) {
