@@ -34,9 +34,11 @@ import (
 
 // Store is what the engine needs of trialog's database; *storage.Store is
 // the implementation, and its methods document consistency and errors.
-// Append is the one write path for entries: it assigns leaf indices under
-// the log's lock and commits them with their index references in one
-// transaction, so an index once returned is durable. Reads return
+// Append is the one write path for entries: it runs each entry's Check
+// against the domain state of its keys (locked for the append), assigns
+// leaf indices under the log's lock and commits entries, index references
+// and state changes in one transaction, so an index once returned is
+// durable. Reads return
 // storage.ErrNotFound for a missing row and storage.ErrMissing when the
 // log's order names entries that are not there.
 type Store interface {
