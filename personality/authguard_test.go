@@ -37,7 +37,7 @@ func TestAuthGuard(t *testing.T) {
 		g.failed("192.0.2.1", "")
 	}
 	err := g.admit("192.0.2.1")
-	var e *Error
+	var e *apiError
 	if !errors.As(err, &e) || e.Status != http.StatusTooManyRequests || e.Code != "rate_limited" || e.RetryAfter != 2*time.Second {
 		t.Fatalf("after 3 failures: %v, want 429 rate_limited with Retry-After 2s", err)
 	}

@@ -52,7 +52,7 @@ func (a *API) recovering(h http.Handler) http.Handler {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			a.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			a.lg.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 			writeError(w, newError(http.StatusInternalServerError, "internal", "internal error"))
 		}()
 		h.ServeHTTP(w, r)

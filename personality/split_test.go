@@ -21,7 +21,7 @@ func TestAdminPath(t *testing.T) {
 }
 
 func TestRecoveringAnswersJSON(t *testing.T) {
-	a := &API{log: slog.New(slog.DiscardHandler)}
+	a := &API{lg: slog.New(slog.DiscardHandler)}
 	h := a.recovering(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/log", nil))

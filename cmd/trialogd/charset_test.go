@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/api"
 )
 
 // TestLatin1Database runs trialogd on a database whose default character

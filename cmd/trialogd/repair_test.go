@@ -16,10 +16,10 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/internal/daemon"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality"
 	"github.com/trialog/trialog/storage"
 )
 
@@ -86,7 +86,7 @@ func TestRepairTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	emb, err := personality.StartEmbedded(ctx, db, personality.EmbeddedOptions{Logger: slog.New(slog.DiscardHandler)})
+	emb, err := engine.StartEmbedded(ctx, db, engine.EmbeddedOptions{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

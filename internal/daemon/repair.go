@@ -7,14 +7,14 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/trialog/trialog/personality"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/storage"
 )
 
 // RepairTree moves the log of cfg's database to a new Trillian tree fed
-// from trialog's own entries (personality.RepairTree). Every trialogd of
+// from trialog's own entries (engine.RepairTree). Every trialogd of
 // the log must be stopped.
-func RepairTree(ctx context.Context, cfg Config, logger *slog.Logger) (*personality.RepairResult, error) {
+func RepairTree(ctx context.Context, cfg Config, logger *slog.Logger) (*engine.RepairResult, error) {
 	db, err := storage.Open(ctx, cfg.MySQLDSN)
 	if err != nil {
 		return nil, fmt.Errorf("opening MySQL: %w", err)
@@ -25,9 +25,9 @@ func RepairTree(ctx context.Context, cfg Config, logger *slog.Logger) (*personal
 		return nil, fmt.Errorf("migrating the database: %w", err)
 	}
 	var conn *grpc.ClientConn
-	var emb *personality.Embedded
+	var emb *engine.Embedded
 	if embedded {
-		emb, err = personality.StartEmbedded(ctx, db, personality.EmbeddedOptions{
+		emb, err = engine.StartEmbedded(ctx, db, engine.EmbeddedOptions{
 			BatchSize: cfg.SequencerBatch, Interval: cfg.SequencerInterval, Logger: logger,
 		})
 		if err != nil {
@@ -36,10 +36,10 @@ func RepairTree(ctx context.Context, cfg Config, logger *slog.Logger) (*personal
 		defer emb.Close()
 		conn = emb.Conn
 	} else {
-		if conn, err = personality.Dial(cfg.Trillian); err != nil {
+		if conn, err = engine.Dial(cfg.Trillian); err != nil {
 			return nil, fmt.Errorf("connecting to Trillian at %s: %w", cfg.Trillian, err)
 		}
 		defer conn.Close()
 	}
-	return personality.RepairTree(ctx, storage.New(db), conn, emb, logger)
+	return engine.RepairTree(ctx, storage.New(db), conn, emb, logger)
 }
