@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/trialog/trialog/internal/accesslog"
 	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
@@ -65,6 +66,7 @@ func (a *API) Service() *Service { return a.svc }
 // routes lists the whole API surface.
 func (a *API) routes() {
 	r := a.router
+	r.Use(accesslog.Route)
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{})).Methods(http.MethodGet)
@@ -225,6 +227,7 @@ func (a *API) Caller(r *http.Request) (statement.Caller, error) {
 	if err != nil {
 		return c, err
 	}
+	accesslog.SetPrincipal(r.Context(), c.PrincipalID)
 	return c, a.limits.allow(c.PrincipalID)
 }
 

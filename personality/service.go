@@ -46,6 +46,10 @@ type Config struct {
 
 	Store    *storage.Store
 	Trillian *grpc.ClientConn
+	// MayPublish, when set, is asked right before each checkpoint is
+	// signed; while it answers false this process only adopts checkpoints
+	// others stored (it is not the elected leader).
+	MayPublish func() bool
 	// Embedded is set when Trillian runs in-process; its sequencer is then
 	// run and kicked by the Service.
 	Embedded *Embedded

@@ -54,6 +54,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	cfg.OnLeadershipLost = func() {
+		// Nothing this process runs may sequence or sign any more; exiting
+		// ends every MySQL connection and transaction it has. The process
+		// manager restarts it as a standby.
+		logger.Error("trialogd stopped", "err", daemon.ErrLeadershipLost)
+		os.Exit(1)
+	}
 	if err := daemon.Run(ctx, cfg.Config, logger); err != nil {
 		logger.Error("trialogd stopped", "err", err)
 		os.Exit(1)
@@ -91,6 +98,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "requests a principal may make at once before --rate-limit applies (default: twice the rate)")
 	fs.IntVar(&c.QueueSize, "queue-size", 8192, "submissions that may wait for MySQL before new ones get 503")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGTERM")
+	fs.BoolVar(&c.AccessLog, "access-log", false, "log one line per HTTP request (method, route template, status, duration, principal, bytes; never tokens, paths' values or bodies)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 224, "soft memory limit for the Go runtime in MiB (0: none); GOMEMLIMIT, if set, wins")
 	fs.Usage = func() {

@@ -11,14 +11,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/election"
+	"github.com/trialog/trialog/internal/accesslog"
 	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/personality"
 	"github.com/trialog/trialog/records"
@@ -46,6 +48,12 @@ type Config struct {
 	RateLimit          float64
 	RateBurst          int
 	ShutdownTimeout    time.Duration
+	// AccessLog logs one line per HTTP request (internal/accesslog).
+	AccessLog bool
+	// OnLeadershipLost, if set, is called first when this embedded-mode
+	// leader loses its leadership; trialogd exits the process there so
+	// that nothing it runs can sequence or sign any more.
+	OnLeadershipLost func()
 }
 
 // Run starts trialogd on cfg.Listen and serves until ctx ends, then shuts
@@ -58,38 +66,121 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	return Serve(ctx, cfg, logger, ln)
 }
 
+// ErrLeadershipLost is returned by Serve when this process stopped being the
+// elected leader while it served.
+var ErrLeadershipLost = errors.New("lost the leadership of the log")
+
 // Serve is Run on an existing listener.
+//
+// In the embedded mode only the elected leader (election package) runs
+// Trillian and the pipeline; until elected, Serve answers as a standby
+// (standby.go). When the leadership is lost, Serve calls
+// cfg.OnLeadershipLost (trialogd exits there, at once), stops the pipeline
+// and returns ErrLeadershipLost. In the external mode every process serves
+// and only the elected one signs checkpoints.
 func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener) error {
 	db, err := openWithRetry(ctx, cfg.MySQLDSN, logger)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer db.Close()
 	embedded := cfg.Trillian == ""
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
+	elector := election.New(db, logger, reg)
+
+	// HTTP is served from the start: a standby answers its probes.
+	front := newFrontHandler(reg)
+	var handler http.Handler = front
+	if cfg.AccessLog {
+		handler = accesslog.Handler(front, logger)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      personality.MaxWait + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+		close(serveErr)
+	}()
+	stopHTTP := func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+	fail := func(err error) error {
+		stopHTTP()
+		return err
+	}
+
 	if err := storage.Migrate(ctx, db, embedded); err != nil {
-		return fmt.Errorf("migrating the database: %w", err)
+		return fail(fmt.Errorf("migrating the database: %w", err))
+	}
+
+	var term *election.Term // the embedded leader's term
+	mayAct := func() bool { return true }
+	if embedded {
+		term, err = elector.Campaign(ctx, func() {
+			front.setStatus("standby")
+			logger.Info("standing by: another trialogd on this database is the leader")
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				stopHTTP()
+				logger.Info("trialogd stopped")
+				return nil
+			}
+			return fail(err)
+		}
+		defer term.Resign()
+		front.setStatus("starting")
+		mayAct = term.Valid
+	} else {
+		var cur atomic.Pointer[election.Term]
+		go func() {
+			for ctx.Err() == nil {
+				t, err := elector.Campaign(ctx, nil)
+				if err != nil {
+					return
+				}
+				cur.Store(t)
+				select {
+				case <-t.Lost():
+				case <-ctx.Done():
+					t.Resign()
+				}
+			}
+		}()
+		mayAct = func() bool { t := cur.Load(); return t != nil && t.Valid() }
 	}
 
 	var conn *grpc.ClientConn
 	var emb *personality.Embedded
 	if embedded {
 		emb, err = personality.StartEmbedded(ctx, db, personality.EmbeddedOptions{
-			BatchSize: cfg.SequencerBatch, Interval: cfg.SequencerInterval, Logger: logger,
+			BatchSize: cfg.SequencerBatch, Interval: cfg.SequencerInterval, Logger: logger, MaySequence: mayAct,
 		})
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		defer emb.Close()
 		conn = emb.Conn
 	} else {
 		if conn, err = personality.Dial(cfg.Trillian); err != nil {
-			return fmt.Errorf("connecting to Trillian at %s: %w", cfg.Trillian, err)
+			return fail(fmt.Errorf("connecting to Trillian at %s: %w", cfg.Trillian, err))
 		}
 		defer conn.Close()
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
@@ -113,49 +204,53 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		NodeCacheLeaves:    cfg.NodeCacheLeaves,
 		RateLimit:          cfg.RateLimit,
 		RateBurst:          cfg.RateBurst,
+		MayPublish:         mayAct,
 	})
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	api := personality.NewAPI(svc, reg)
 	personality.RegisterTrialRoutes(api)
 	personality.RegisterConsentRoutes(api)
 	personality.RegisterFHIRRoutes(api)
-	srv := &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      personality.MaxWait + 30*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
 
 	// The pipeline outlives the HTTP server during shutdown so that
 	// in-flight submissions can finish.
 	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPipe()
-	g, gctx := errgroup.WithContext(ctx)
 	pipeDone := make(chan struct{})
 	go func() { svc.Run(pipeCtx); close(pipeDone) }()
-	g.Go(func() error {
-		logger.Info("trialogd serving", "addr", ln.Addr().String(), "origin", svc.Origin(), "tree_id", svc.TreeID(),
-			"public_key", svc.PublicKey(), "admin_token_file", svc.AdminTokenPath(), "trillian", trillianMode(cfg))
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
+	front.serve(api.Handler())
+	logger.Info("trialogd serving", "addr", ln.Addr().String(), "origin", svc.Origin(), "tree_id", svc.TreeID(),
+		"public_key", svc.PublicKey(), "admin_token_file", svc.AdminTokenPath(), "trillian", trillianMode(cfg))
+
+	var lost <-chan struct{}
+	if term != nil {
+		lost = term.Lost()
+	}
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
 		logger.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-		defer cancel()
-		err := srv.Shutdown(sctx)
+		err = stopHTTP()
+	case <-lost:
+		if cfg.OnLeadershipLost != nil {
+			cfg.OnLeadershipLost()
+		}
+		// Stop sequencing and publishing first, then the HTTP server.
+		front.setStatus("standby")
+		front.serve(nil)
 		stopPipe()
 		<-pipeDone
-		return err
-	})
-	err = g.Wait()
+		stopHTTP()
+		logger.Info("trialogd stopped")
+		return ErrLeadershipLost
+	}
+	stopPipe()
+	<-pipeDone
+	if err == nil {
+		stopHTTP()
+	}
 	logger.Info("trialogd stopped")
 	return err
 }
