@@ -90,3 +90,6 @@ func (l *LeaderLock) Release() {
 	l.conn.ExecContext(ctx, `DO RELEASE_LOCK(?)`, l.name)
 	l.conn.Close()
 }
+
+// Conn is the lock's dedicated connection (for tests).
+func (l *LeaderLock) Conn() *sql.Conn { return l.conn }
