@@ -321,3 +321,66 @@ func verifyAcked(t *testing.T, dsn, url, vkey string, acked map[string]bool) {
 	}
 	t.Logf("%d signed checkpoints, all consistent with the final one of size %d", len(notes), final.Size)
 }
+
+// TestFailoverPausedLeader stops the leader with SIGSTOP (a hung process,
+// or one cut off from MySQL: it holds its connection but says nothing).
+// MySQL drops its connection after the election's idle timeout, freeing the
+// lock; the standby must be ready within 10 s. When the old leader resumes
+// it must see that its lease ran out and exit without signing anything.
+func TestFailoverPausedLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for MySQL to drop a paused leader's connection")
+	}
+	dsn := testdb.DSN(t)
+	keys := t.TempDir()
+	common := []string{"--mysql-dsn", dsn, "--origin", "failover.test/log",
+		"--signing-key-file", filepath.Join(keys, "log.key"), "--service-key-file", filepath.Join(keys, "service.key"),
+		"--checkpoint-interval", "20ms", "--sequencer-interval", "20ms"}
+	a, b := newReplica(t, "a", common...), newReplica(t, "b", common...)
+	a.start(t)
+	a.waitReadyz(t, http.StatusOK, "ready", 60*time.Second)
+	b.start(t)
+	b.waitReadyz(t, http.StatusServiceUnavailable, "standby", 30*time.Second)
+	sponsor := testserver.NewPrincipal(t, a.URL, a.dataDir, "Pause sponsor", "sponsor")
+	vkey := testserver.ReadLog(t, a.URL).VKey
+	ctx := context.Background()
+	acked := map[string]bool{}
+	submit := func(c *client.Client, doc string) {
+		e, status, err := c.Submit(ctx, sponsor.Sign(testserver.DigestStatement(doc)), 5*time.Second)
+		if err != nil || status != http.StatusCreated {
+			t.Fatalf("submitting %s: %d %v", doc, status, err)
+		}
+		acked[e.ID] = true
+	}
+	for i := 0; i < 20; i++ {
+		submit(sponsor.Client, fmt.Sprintf("before pause %d", i))
+	}
+
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	pausedAt := time.Now()
+	b.waitReadyz(t, http.StatusOK, "ready", 10*time.Second)
+	took := time.Since(pausedAt)
+	t.Logf("leader paused; standby ready after %v", took.Round(time.Millisecond))
+	bc := client.New(b.URL, sponsor.Token)
+	for i := 0; i < 20; i++ {
+		submit(bc, fmt.Sprintf("after takeover %d", i))
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the resumed old leader did not stop:\n%s", a.logTail())
+	}
+	a.cmd = nil
+	if !strings.Contains(a.logTail(), "no longer the leader") {
+		t.Fatalf("the old leader's log does not say why it stopped:\n%s", a.logTail())
+	}
+	for i := 0; i < 5; i++ {
+		submit(bc, fmt.Sprintf("after resume %d", i))
+	}
+	verifyAcked(t, dsn, b.URL, vkey, acked)
+}
