@@ -384,3 +384,148 @@ func TestFailoverPausedLeader(t *testing.T) {
 	}
 	verifyAcked(t, dsn, b.URL, vkey, acked)
 }
+
+// metricValue reads an unlabelled sample from url's /metrics (-1 when
+// nothing answers or the sample is absent).
+func metricValue(url, name string) float64 {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get(url + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return -1
+}
+
+// TestFailoverExternal runs three trialogd replicas in front of Trillian's
+// own log server and signer. All three append; one, elected, signs
+// checkpoints. Under load on all three the elected one is killed with
+// SIGKILL: another must take over signing, and every acknowledged entry,
+// from any replica, must be in the log once with every checkpoint
+// consistent.
+func TestFailoverExternal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs Trillian's log server and signer and three trialogd")
+	}
+	dsn := testdb.DSN(t)
+	bin := trillianBinaries(t)
+	ctx := context.Background()
+	db, err := storage.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := storage.Migrate(ctx, db, true); err != nil {
+		t.Fatal(err)
+	}
+	tr := startTrillian(t, bin, dsn)
+	keys := t.TempDir()
+	common := []string{"--mysql-dsn", dsn, "--origin", "failover.test/external", "--trillian", tr.rpc,
+		"--signing-key-file", filepath.Join(keys, "log.key"), "--service-key-file", filepath.Join(keys, "service.key"),
+		"--checkpoint-interval", "20ms"}
+	rs := []*replica{newReplica(t, "a", common...), newReplica(t, "b", common...), newReplica(t, "c", common...)}
+	rs[0].start(t) // the first creates the tree
+	rs[0].waitReadyz(t, http.StatusOK, "ready", 60*time.Second)
+	for _, r := range rs[1:] {
+		r.start(t)
+		r.waitReadyz(t, http.StatusOK, "ready", 60*time.Second)
+	}
+	leaders := func() (n int, who *replica) {
+		for _, r := range rs {
+			if r.cmd != nil && metricValue(r.URL, "trialog_leader") == 1 {
+				n, who = n+1, r
+			}
+		}
+		return n, who
+	}
+	var leader *replica
+	for deadline := time.Now().Add(10 * time.Second); leader == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no replica was elected")
+		}
+		if n, who := leaders(); n == 1 {
+			leader = who
+		} else if n > 1 {
+			t.Fatal("two replicas elected at once")
+		}
+	}
+	// Each replica has its own admin.token here; the last one started
+	// registered its own in place of the others'.
+	sponsor := testserver.NewPrincipal(t, rs[2].URL, rs[2].dataDir, "External sponsor", "sponsor")
+	vkey := testserver.ReadLog(t, rs[0].URL).VKey
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	perReplica := map[string]int{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := 0; c < 24; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			at := c % len(rs)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cl := client.New(rs[at].URL, sponsor.Token)
+				e, status, err := cl.Submit(ctx, sponsor.Sign(testserver.DigestStatement(fmt.Sprintf("external failover %d %d", c, i))), 5*time.Second)
+				if err != nil {
+					at = (at + 1) % len(rs)
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				if status == http.StatusAccepted || status == http.StatusCreated {
+					mu.Lock()
+					acked[e.ID] = true
+					perReplica[rs[at].name]++
+					mu.Unlock()
+				}
+			}
+		}(c)
+	}
+	time.Sleep(2 * time.Second)
+	killedAt := time.Now()
+	leader.kill(t)
+	var next *replica
+	for next == nil {
+		if time.Since(killedAt) > 10*time.Second {
+			t.Fatal("no replica took over signing within 10 s")
+		}
+		n, who := leaders()
+		if n > 1 {
+			t.Fatal("two replicas elected at once")
+		}
+		next = who
+		time.Sleep(10 * time.Millisecond)
+	}
+	elected := time.Since(killedAt)
+	// A checkpoint newer than any before the kill, signed by the new one.
+	before := testserver.ReadLog(t, next.URL).Size
+	for deadline := time.Now().Add(10 * time.Second); testserver.ReadLog(t, next.URL).Size <= before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was elected but signs no checkpoint:\n%s", next.name, next.logTail())
+		}
+	}
+	t.Logf("signer %s killed; %s elected after %v", leader.name, next.name, elected.Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d entries acknowledged, by replica: %v", len(acked), perReplica)
+	for _, r := range rs {
+		if r != leader && perReplica[r.name] == 0 {
+			t.Fatalf("replica %s acknowledged nothing", r.name)
+		}
+	}
+	verifyAcked(t, dsn, next.URL, vkey, acked)
+}
