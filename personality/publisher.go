@@ -215,8 +215,8 @@ func (s *Service) PublishOnce(ctx context.Context) error {
 	if err := s.store.StoreCheckpoint(ctx, storage.Checkpoint{TreeSize: int64(p.Size), RootHash: p.Root, Note: p.Note, Range: rng.Hashes()}); err != nil {
 		return fmt.Errorf("storing checkpoint: %w", err)
 	}
-	if err := s.writeAnchor(p); err != nil {
-		return fmt.Errorf("recording the checkpoint in the data directory: %w", err)
+	if err := s.writeAnchors(p); err != nil {
+		return fmt.Errorf("recording the checkpoint in the anchor: %w", err)
 	}
 	s.guardOK()
 	if s.nodes.Load() != nil {

@@ -10,9 +10,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -20,7 +18,6 @@ import (
 
 	"github.com/google/trillian"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 	"google.golang.org/grpc"
@@ -50,6 +47,15 @@ type Config struct {
 	// signed; while it answers false this process only adopts checkpoints
 	// others stored (it is not the elected leader).
 	MayPublish func() bool
+	// AnchorFile, if set, is a second copy of the anchor (the latest
+	// checkpoint this process signed) beside <DataDir>/checkpoint, meant for
+	// storage that a restore of the database and data directory does not
+	// roll back.
+	AnchorFile string
+	// Evidence are further records of what the log published, kept outside
+	// the database (witnesses' cosigned checkpoints, for example); at start
+	// the database must not be behind any of them.
+	Evidence []Evidence
 	// Embedded is set when Trillian runs in-process; its sequencer is then
 	// run and kicked by the Service.
 	Embedded *Embedded
@@ -253,7 +259,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	// The last checkpoint this trialogd signed, kept beside its key, anchors
 	// the consistency guard: rows removed from MySQL cannot make it forget
 	// what it published.
-	mine, err := s.readAnchor()
+	mine, where, err := s.readAnchors(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -263,43 +269,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			s.setPublished(stored)
 		}
 	case stored == nil || stored.Size < mine.Size:
-		return nil, fmt.Errorf("this trialogd signed a checkpoint of size %d (%s), but the database's checkpoints end before it: the database was rolled back or rows were removed; refusing to start", mine.Size, s.anchorPath())
+		return nil, fmt.Errorf("%w: the log published a checkpoint of size %d (%s), but the database's checkpoints end before it: the database was rolled back or rows were removed; refusing to start (see \"Restore safety\" in docs/operations.md)", ErrRolledBack, mine.Size, where)
 	case stored.Size == mine.Size && !bytes.Equal(stored.Root, mine.Root):
-		return nil, fmt.Errorf("the database's checkpoint of size %d is not the one this trialogd signed (%s); refusing to start", mine.Size, s.anchorPath())
+		return nil, fmt.Errorf("%w: the database's checkpoint of size %d is not the one the log published (%s); refusing to start (see \"Restore safety\" in docs/operations.md)", ErrRolledBack, mine.Size, where)
 	default:
 		// The publisher adopts the database's newer checkpoint only once
 		// Trillian proves it consistent with this one.
 		s.setPublished(mine)
 	}
 	return s, nil
-}
-
-func (s *Service) anchorPath() string { return filepath.Join(s.cfg.DataDir, "checkpoint") }
-
-// readAnchor reads the last checkpoint this trialogd signed, if any.
-func (s *Service) readAnchor() (*Published, error) {
-	b, err := os.ReadFile(s.anchorPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	cp, _, _, err := log.ParseCheckpoint(b, s.origin, s.verifier)
-	if err != nil {
-		return nil, fmt.Errorf("%s does not hold a checkpoint of this log: %w", s.anchorPath(), err)
-	}
-	return &Published{Size: cp.Size, Root: cp.Hash, Note: b}, nil
-}
-
-// writeAnchor records a checkpoint just signed and stored. A crash can leave
-// the previous one, which is an earlier checkpoint and still a valid anchor.
-func (s *Service) writeAnchor(p *Published) error {
-	tmp := s.anchorPath() + ".tmp"
-	if err := os.WriteFile(tmp, p.Note, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.anchorPath())
 }
 
 // Run runs the pipeline until ctx ends: the appender, the feeder, the

@@ -39,6 +39,7 @@ type Config struct {
 	Trillian           string // HOST:PORT of an external Trillian; empty: in-process
 	SigningKeyFile     string
 	ServiceKeyFile     string
+	AnchorFile         string // a copy of the anchor outside the data dir (personality.Config.AnchorFile)
 	CheckpointInterval time.Duration
 	SequencerInterval  time.Duration
 	SequencerBatch     int
@@ -192,6 +193,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		DataDir:            cfg.DataDir,
 		SigningKeyFile:     cfg.SigningKeyFile,
 		ServiceKeyFile:     cfg.ServiceKeyFile,
+		AnchorFile:         cfg.AnchorFile,
 		Store:              store,
 		Trillian:           conn,
 		Embedded:           emb,
