@@ -54,13 +54,6 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	cfg.OnLeadershipLost = func() {
-		// Nothing this process runs may sequence or sign any more; exiting
-		// ends every MySQL connection and transaction it has. The process
-		// manager restarts it as a standby.
-		logger.Error("trialogd stopped", "err", daemon.ErrLeadershipLost)
-		os.Exit(1)
-	}
 	if err := daemon.Run(ctx, cfg.Config, logger); err != nil {
 		logger.Error("trialogd stopped", "err", err)
 		os.Exit(1)

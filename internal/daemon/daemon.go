@@ -51,10 +51,6 @@ type Config struct {
 	ShutdownTimeout    time.Duration
 	// AccessLog logs one line per HTTP request (internal/accesslog).
 	AccessLog bool
-	// OnLeadershipLost, if set, is called first when this embedded-mode
-	// leader loses its leadership; trialogd exits the process there so
-	// that nothing it runs can sequence or sign any more.
-	OnLeadershipLost func()
 }
 
 // Run starts trialogd on cfg.Listen and serves until ctx ends, then shuts
@@ -67,18 +63,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	return Serve(ctx, cfg, logger, ln)
 }
 
-// ErrLeadershipLost is returned by Serve when this process stopped being the
-// elected leader while it served.
-var ErrLeadershipLost = errors.New("lost the leadership of the log")
+// errTermLost ends runLog when this process stops being the leader.
+var errTermLost = errors.New("lost the leadership of the log")
 
 // Serve is Run on an existing listener.
 //
 // In the embedded mode only the elected leader (election package) runs
 // Trillian and the pipeline; until elected, Serve answers as a standby
-// (standby.go). When the leadership is lost, Serve calls
-// cfg.OnLeadershipLost (trialogd exits there, at once), stops the pipeline
-// and returns ErrLeadershipLost. In the external mode every process serves
-// and only the elected one signs checkpoints.
+// (standby.go). A leader that loses its leadership (its lock's connection
+// ended: MySQL restarted, a network partition, a pause) stops sequencing
+// and signing, stands by again and campaigns anew. In the external mode
+// every process serves and only the elected one signs checkpoints.
 func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener) error {
 	db, err := openWithRetry(ctx, cfg.MySQLDSN, logger)
 	if err != nil {
@@ -118,34 +113,13 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		defer cancel()
 		return srv.Shutdown(sctx)
 	}
-	fail := func(err error) error {
-		stopHTTP()
-		return err
-	}
+	l := &logRun{cfg: cfg, logger: logger, db: db, reg: reg, front: front, ln: ln, serveErr: serveErr, stopHTTP: stopHTTP}
 
 	if err := storage.Migrate(ctx, db, embedded); err != nil {
-		return fail(fmt.Errorf("migrating the database: %w", err))
+		stopHTTP()
+		return fmt.Errorf("migrating the database: %w", err)
 	}
-
-	var term *election.Term // the embedded leader's term
-	mayAct := func() bool { return true }
-	if embedded {
-		term, err = elector.Campaign(ctx, func() {
-			front.setStatus("standby")
-			logger.Info("standing by: another trialogd on this database is the leader")
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				stopHTTP()
-				logger.Info("trialogd stopped")
-				return nil
-			}
-			return fail(err)
-		}
-		defer term.Resign()
-		front.setStatus("starting")
-		mayAct = term.Valid
-	} else {
+	if !embedded {
 		var cur atomic.Pointer[election.Term]
 		go func() {
 			for ctx.Err() == nil {
@@ -161,13 +135,64 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 				}
 			}
 		}()
-		mayAct = func() bool { t := cur.Load(); return t != nil && t.Valid() }
+		err := l.run(ctx, func() bool { t := cur.Load(); return t != nil && t.Valid() }, nil)
+		logger.Info("trialogd stopped")
+		return err
 	}
+	for {
+		term, err := elector.Campaign(ctx, func() {
+			front.setStatus("standby")
+			logger.Info("standing by: another trialogd on this database is the leader")
+		})
+		if err != nil {
+			stopHTTP()
+			logger.Info("trialogd stopped")
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		front.setStatus("starting")
+		err = l.run(ctx, term.Valid, term.Lost())
+		term.Resign()
+		if !errors.Is(err, errTermLost) {
+			logger.Info("trialogd stopped")
+			return err
+		}
+		front.setStatus("standby")
+		logger.Warn("standing by after losing the leadership; campaigning again")
+	}
+}
 
+// logRun runs the log (Trillian if embedded, the service, the API) for
+// one term of leadership, or for the whole life of an external-mode
+// replica.
+type logRun struct {
+	cfg      Config
+	logger   *slog.Logger
+	db       *sql.DB
+	reg      *prometheus.Registry
+	front    *frontHandler
+	ln       net.Listener
+	serveErr <-chan error
+	stopHTTP func() error
+}
+
+// run serves until ctx ends (graceful shutdown of HTTP, then the pipeline),
+// HTTP fails, or lost is closed: then it stops the pipeline at once, goes
+// back to answering as a standby and returns errTermLost. mayAct gates
+// every sequencer pass and every checkpoint signature.
+func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct{}) error {
+	cfg, logger := l.cfg, l.logger
+	fail := func(err error) error {
+		l.stopHTTP()
+		return err
+	}
 	var conn *grpc.ClientConn
 	var emb *personality.Embedded
-	if embedded {
-		emb, err = personality.StartEmbedded(ctx, db, personality.EmbeddedOptions{
+	var err error
+	if cfg.Trillian == "" {
+		emb, err = personality.StartEmbedded(ctx, l.db, personality.EmbeddedOptions{
 			BatchSize: cfg.SequencerBatch, Interval: cfg.SequencerInterval, Logger: logger, MaySequence: mayAct,
 		})
 		if err != nil {
@@ -185,9 +210,11 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
-	store := storage.New(db)
+	store := storage.New(l.db)
 	consent.Register(statements, personality.ConsentSubjects(store))
 
+	// The service's metrics are per term: a new term registers them anew.
+	termReg := prometheus.NewRegistry()
 	svc, err := personality.New(ctx, personality.Config{
 		Origin:             cfg.Origin,
 		DataDir:            cfg.DataDir,
@@ -199,7 +226,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		Embedded:           emb,
 		Registry:           statements,
 		Logger:             logger,
-		Metrics:            reg,
+		Metrics:            termReg,
 		CheckpointInterval: cfg.CheckpointInterval,
 		MaxBatch:           cfg.MaxBatch,
 		QueueSize:          cfg.QueueSize,
@@ -211,7 +238,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	if err != nil {
 		return fail(err)
 	}
-	api := personality.NewAPI(svc, reg)
+	api := personality.NewAPI(svc, prometheus.Gatherers{l.reg, termReg})
 	personality.RegisterTrialRoutes(api)
 	personality.RegisterConsentRoutes(api)
 	personality.RegisterFHIRRoutes(api)
@@ -222,38 +249,28 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	defer stopPipe()
 	pipeDone := make(chan struct{})
 	go func() { svc.Run(pipeCtx); close(pipeDone) }()
-	front.serve(api.Handler())
-	logger.Info("trialogd serving", "addr", ln.Addr().String(), "origin", svc.Origin(), "tree_id", svc.TreeID(),
+	l.front.serve(api.Handler())
+	logger.Info("trialogd serving", "addr", l.ln.Addr().String(), "origin", svc.Origin(), "tree_id", svc.TreeID(),
 		"public_key", svc.PublicKey(), "admin_token_file", svc.AdminTokenPath(), "trillian", trillianMode(cfg))
 
-	var lost <-chan struct{}
-	if term != nil {
-		lost = term.Lost()
-	}
 	select {
-	case err = <-serveErr:
+	case err = <-l.serveErr:
 	case <-ctx.Done():
 		logger.Info("shutting down")
-		err = stopHTTP()
+		err = l.stopHTTP()
 	case <-lost:
-		if cfg.OnLeadershipLost != nil {
-			cfg.OnLeadershipLost()
-		}
-		// Stop sequencing and publishing first, then the HTTP server.
-		front.setStatus("standby")
-		front.serve(nil)
+		// Sequencer passes and signatures already stop (mayAct is false);
+		// new requests get the standby's 503 while the pipeline stops.
+		l.front.serve(nil)
 		stopPipe()
 		<-pipeDone
-		stopHTTP()
-		logger.Info("trialogd stopped")
-		return ErrLeadershipLost
+		return errTermLost
 	}
 	stopPipe()
 	<-pipeDone
 	if err == nil {
-		stopHTTP()
+		l.stopHTTP()
 	}
-	logger.Info("trialogd stopped")
 	return err
 }
 
