@@ -45,7 +45,7 @@ func TestOneLinePerRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{"msg": "request", "method": "POST", "route": "/v1/entries/{id}", "status": float64(201),
-		"principal": "p-123", "bytes_out": float64(5), "bytes_in": float64(len(`{"body":"`+secret+`"}`))}
+		"principal": "p-123", "bytes_out": float64(5), "bytes_in": float64(len(`{"body":"` + secret + `"}`))}
 	for k, v := range want {
 		if first[k] != v {
 			t.Errorf("%s = %v, want %v", k, first[k], v)
