@@ -184,6 +184,49 @@ func TestRestoreOlderDatabaseRefused(t *testing.T) {
 	}
 }
 
+// heldCheckpoint is evidence of a published checkpoint held outside the
+// database, as a witness holds the checkpoint it last cosigned.
+type heldCheckpoint []byte
+
+func (h heldCheckpoint) Where() string                          { return "a witness" }
+func (h heldCheckpoint) Latest(context.Context) ([]byte, error) { return h, nil }
+
+// TestRestoreRefusedByEvidence: with no anchor file, the same restore is
+// refused on the evidence of a checkpoint held outside (a witness's).
+func TestRestoreRefusedByEvidence(t *testing.T) {
+	dsn := testdb.DSN(t)
+	cfg := testserver.Config(t, dsn)
+	srv := testserver.Start(t, cfg)
+	sponsor := srv.NewPrincipal(t, "Evidence sponsor", "sponsor")
+	submitN(t, sponsor, "before the backup", 3)
+	backup := t.TempDir()
+	dumpDatabase(t, dsn, filepath.Join(backup, "db.sql"))
+	copyDir(t, cfg.DataDir, filepath.Join(backup, "data"))
+	dumpedN, dumpedSize := checkpoints(t, dsn)
+	submitN(t, sponsor, "after the backup", 4)
+	info, err := client.New(srv.URL, "").Log(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+	loadDump(t, dsn, filepath.Join(backup, "db.sql"))
+	os.RemoveAll(cfg.DataDir)
+	copyDir(t, filepath.Join(backup, "data"), cfg.DataDir)
+
+	cfg.Evidence = []personality.Evidence{heldCheckpoint(info.Checkpoint)}
+	if err := serveErr(t, cfg); !errors.Is(err, personality.ErrRolledBack) || !strings.Contains(err.Error(), "a witness") {
+		t.Fatalf("not refused on the witness's evidence: %v", err)
+	}
+	if n, size := checkpoints(t, dsn); n != dumpedN || size != dumpedSize {
+		t.Fatalf("checkpoints were signed: %d up to %d, backup had %d up to %d", n, size, dumpedN, dumpedSize)
+	}
+	// Evidence that is not this log's checkpoint is an error, not ignored.
+	cfg.Evidence = []personality.Evidence{heldCheckpoint("not a checkpoint\n")}
+	if err := serveErr(t, cfg); err == nil || !strings.Contains(err.Error(), "does not hold a checkpoint of this log") {
+		t.Fatalf("bad evidence accepted: %v", err)
+	}
+}
+
 var (
 	cliOnce sync.Once
 	cliPath string

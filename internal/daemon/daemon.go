@@ -40,6 +40,9 @@ type Config struct {
 	SigningKeyFile     string
 	ServiceKeyFile     string
 	AnchorFile         string // a copy of the anchor outside the data dir (personality.Config.AnchorFile)
+	// Evidence are records of published checkpoints kept outside the
+	// database (personality.Config.Evidence), such as witnesses'.
+	Evidence []personality.Evidence
 	CheckpointInterval time.Duration
 	SequencerInterval  time.Duration
 	SequencerBatch     int
@@ -221,6 +224,7 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 		SigningKeyFile:     cfg.SigningKeyFile,
 		ServiceKeyFile:     cfg.ServiceKeyFile,
 		AnchorFile:         cfg.AnchorFile,
+		Evidence:           cfg.Evidence,
 		Store:              store,
 		Trillian:           conn,
 		Embedded:           emb,
