@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -55,16 +56,16 @@ func TryLeaderLock(ctx context.Context, db *sql.DB, name string, wait, idleTimeo
 	// holder has been silent for idleTimeout (a paused process, a network
 	// partition).
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION wait_timeout = %d, SESSION interactive_timeout = %d", secs, secs)); err != nil {
-		conn.Close()
+		discard(conn)
 		return nil, err
 	}
 	var got sql.NullInt64
 	if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(?, ?)`, name, wait.Seconds()).Scan(&got); err != nil {
-		conn.Close()
+		discard(conn)
 		return nil, err
 	}
 	if !got.Valid || got.Int64 != 1 {
-		conn.Close()
+		discard(conn)
 		return nil, nil
 	}
 	return &LeaderLock{conn: conn, name: name}, nil
@@ -88,7 +89,14 @@ func (l *LeaderLock) Release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	l.conn.ExecContext(ctx, `DO RELEASE_LOCK(?)`, l.name)
-	l.conn.Close()
+	discard(l.conn)
+}
+
+// discard closes conn instead of returning it to the pool: its short
+// wait_timeout must not reach the connections other queries use.
+func discard(conn *sql.Conn) {
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+	conn.Close()
 }
 
 // Conn is the lock's dedicated connection (for tests).
