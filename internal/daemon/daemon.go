@@ -32,17 +32,17 @@ import (
 // Config is trialogd's configuration. Every field has a flag in
 // cmd/trialogd; see its --help for meanings and defaults.
 type Config struct {
-	Listen             string
-	MySQLDSN           string
-	DataDir            string
-	Origin             string
-	Trillian           string // HOST:PORT of an external Trillian; empty: in-process
-	SigningKeyFile     string
-	ServiceKeyFile     string
-	AnchorFile         string // a copy of the anchor outside the data dir (personality.Config.AnchorFile)
+	Listen         string
+	MySQLDSN       string
+	DataDir        string
+	Origin         string
+	Trillian       string // HOST:PORT of an external Trillian; empty: in-process
+	SigningKeyFile string
+	ServiceKeyFile string
+	AnchorFile     string // a copy of the anchor outside the data dir (personality.Config.AnchorFile)
 	// Evidence are records of published checkpoints kept outside the
 	// database (personality.Config.Evidence), such as witnesses'.
-	Evidence []personality.Evidence
+	Evidence           []personality.Evidence
 	CheckpointInterval time.Duration
 	SequencerInterval  time.Duration
 	SequencerBatch     int
