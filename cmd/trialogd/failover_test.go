@@ -529,3 +529,31 @@ func TestFailoverExternal(t *testing.T) {
 	}
 	verifyAcked(t, dsn, next.URL, vkey, acked)
 }
+
+// TestStandbyWithWrongKeysRefused: a process that would stand by without
+// the log's keys is refused at its start, not when it should take over.
+func TestStandbyWithWrongKeysRefused(t *testing.T) {
+	dsn := testdb.DSN(t)
+	keys := t.TempDir()
+	common := []string{"--mysql-dsn", dsn, "--origin", "failover.test/log", "--signing-key-file", filepath.Join(keys, "log.key")}
+	a := newReplica(t, "a", append(common, "--service-key-file", filepath.Join(keys, "service.key"))...)
+	a.start(t)
+	a.waitReadyz(t, http.StatusOK, "ready", 60*time.Second)
+	b := newReplica(t, "b", append(common, "--service-key-file", filepath.Join(t.TempDir(), "service.key"))...)
+	b.start(t)
+	select {
+	case <-b.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("a standby without the service key was not refused:\n%s", b.logTail())
+	}
+	b.cmd = nil
+	if !strings.Contains(b.logTail(), "not this log's service key") {
+		t.Fatalf("the refusal does not say why:\n%s", b.logTail())
+	}
+	if _, err := os.Stat(filepath.Join(b.dataDir, "admin.token")); !os.IsNotExist(err) {
+		t.Fatalf("the refused standby created files: %v", err)
+	}
+	if c, _ := a.readyz(); c != http.StatusOK {
+		t.Fatalf("the leader is not ready any more: %d", c)
+	}
+}

@@ -142,6 +142,10 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		logger.Info("trialogd stopped")
 		return err
 	}
+	if err := checkKeys(ctx, cfg, storage.New(db)); err != nil {
+		stopHTTP()
+		return err
+	}
 	for {
 		term, err := elector.Campaign(ctx, func() {
 			front.setStatus("standby")
