@@ -16,9 +16,9 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality"
 )
 
 // clientArgs are the connection arguments of the mariadb/mariadb-dump
@@ -171,7 +171,7 @@ func TestRestoreOlderDatabaseRefused(t *testing.T) {
 	}
 
 	err := serveErr(t, cfg)
-	if !errors.Is(err, personality.ErrRolledBack) || !strings.Contains(err.Error(), cfg.AnchorFile) ||
+	if !errors.Is(err, engine.ErrRolledBack) || !strings.Contains(err.Error(), cfg.AnchorFile) ||
 		!strings.Contains(err.Error(), fmt.Sprintf("size %d", published.Size)) || !strings.Contains(err.Error(), "Restore safety") {
 		t.Fatalf("a start on the restored database was not refused as rolled back: %v", err)
 	}
@@ -213,15 +213,15 @@ func TestRestoreRefusedByEvidence(t *testing.T) {
 	os.RemoveAll(cfg.DataDir)
 	copyDir(t, filepath.Join(backup, "data"), cfg.DataDir)
 
-	cfg.Evidence = []personality.Evidence{heldCheckpoint(info.Checkpoint)}
-	if err := serveErr(t, cfg); !errors.Is(err, personality.ErrRolledBack) || !strings.Contains(err.Error(), "a witness") {
+	cfg.Evidence = []engine.Evidence{heldCheckpoint(info.Checkpoint)}
+	if err := serveErr(t, cfg); !errors.Is(err, engine.ErrRolledBack) || !strings.Contains(err.Error(), "a witness") {
 		t.Fatalf("not refused on the witness's evidence: %v", err)
 	}
 	if n, size := checkpoints(t, dsn); n != dumpedN || size != dumpedSize {
 		t.Fatalf("checkpoints were signed: %d up to %d, backup had %d up to %d", n, size, dumpedN, dumpedSize)
 	}
 	// Evidence that is not this log's checkpoint is an error, not ignored.
-	cfg.Evidence = []personality.Evidence{heldCheckpoint("not a checkpoint\n")}
+	cfg.Evidence = []engine.Evidence{heldCheckpoint("not a checkpoint\n")}
 	if err := serveErr(t, cfg); err == nil || !strings.Contains(err.Error(), "does not hold a checkpoint of this log") {
 		t.Fatalf("bad evidence accepted: %v", err)
 	}

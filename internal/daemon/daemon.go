@@ -1,5 +1,6 @@
 // Package daemon wires trialogd together: MySQL, Trillian (in-process or
-// external), the log service and the HTTP server. cmd/trialogd parses flags
+// external), the log engine, principals, the trial and consent services and
+// the HTTP server. cmd/trialogd parses flags
 // into a Config and calls Run; tests call Serve on their own listener.
 package daemon
 
@@ -11,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,39 +22,48 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/consent/consentsvc"
 	"github.com/trialog/trialog/election"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/internal/accesslog"
 	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/personality"
+	"github.com/trialog/trialog/principals"
 	"github.com/trialog/trialog/records"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 	"github.com/trialog/trialog/trials"
+	"github.com/trialog/trialog/trials/trialsvc"
 )
 
 // Config is trialogd's configuration. Every field has a flag in
 // cmd/trialogd; see its --help for meanings and defaults.
 type Config struct {
-	Listen         string
-	MySQLDSN       string
-	DataDir        string
-	Origin         string
-	Trillian       string // HOST:PORT of an external Trillian; empty: in-process
-	SigningKeyFile string
-	ServiceKeyFile string
-	AnchorFile     string // a copy of the anchor outside the data dir (personality.Config.AnchorFile)
-	// Evidence are records of published checkpoints kept outside the
-	// database (personality.Config.Evidence), such as witnesses'.
-	Evidence           []personality.Evidence
+	Listen             string
+	MySQLDSN           string
+	DataDir            string
+	Origin             string
+	Trillian           string // HOST:PORT of an external Trillian; empty: in-process
+	SigningKeyFile     string
+	ServiceKeyFile     string
 	CheckpointInterval time.Duration
 	SequencerInterval  time.Duration
 	SequencerBatch     int
 	MaxBatch           int
 	QueueSize          int
-	NodeCacheLeaves    int // see personality.Config; negative: off
-	RateLimit          float64
-	RateBurst          int
-	ShutdownTimeout    time.Duration
+	NodeCacheLeaves    int // see engine.Config; zero: sized from MemoryLimit; negative: off
+	// MemoryLimit is the soft memory limit the node cache is sized from when
+	// NodeCacheLeaves is zero (0: none known).
+	MemoryLimit     int64
+	RateLimit       float64
+	RateBurst       int
+	ShutdownTimeout time.Duration
+	// AnchorFile is a copy of the anchor outside the data dir
+	// (engine.Config.AnchorFile).
+	AnchorFile string
+	// Evidence are records of published checkpoints kept outside the
+	// database (engine.Config.Evidence), such as witnesses'.
+	Evidence []engine.Evidence
 	// AccessLog logs one line per HTTP request (internal/accesslog).
 	AccessLog bool
 }
@@ -196,10 +208,10 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 		return err
 	}
 	var conn *grpc.ClientConn
-	var emb *personality.Embedded
+	var emb *engine.Embedded
 	var err error
 	if cfg.Trillian == "" {
-		emb, err = personality.StartEmbedded(ctx, l.db, personality.EmbeddedOptions{
+		emb, err = engine.StartEmbedded(ctx, l.db, engine.EmbeddedOptions{
 			BatchSize: cfg.SequencerBatch, Interval: cfg.SequencerInterval, Logger: logger, MaySequence: mayAct,
 		})
 		if err != nil {
@@ -208,7 +220,7 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 		defer emb.Close()
 		conn = emb.Conn
 	} else {
-		if conn, err = personality.Dial(cfg.Trillian); err != nil {
+		if conn, err = engine.Dial(cfg.Trillian); err != nil {
 			return fail(fmt.Errorf("connecting to Trillian at %s: %w", cfg.Trillian, err))
 		}
 		defer conn.Close()
@@ -217,49 +229,72 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
+	principals.Register(statements)
 	store := storage.New(l.db)
-	consent.Register(statements, personality.ConsentSubjects(store))
+	consent.Register(statements, consentsvc.Subjects(store))
 
-	// The service's metrics are per term: a new term registers them anew.
+	nodeLeaves := cfg.NodeCacheLeaves
+	if nodeLeaves == 0 {
+		nodeLeaves = engine.NodeCacheLeavesFor(cfg.MemoryLimit)
+	}
+	// The log's and the API's metrics are per term: a new term registers
+	// them anew.
 	termReg := prometheus.NewRegistry()
-	svc, err := personality.New(ctx, personality.Config{
+	keys := &keyResolver{}
+	lg, err := engine.New(ctx, engine.Config{
 		Origin:             cfg.Origin,
 		DataDir:            cfg.DataDir,
 		SigningKeyFile:     cfg.SigningKeyFile,
 		ServiceKeyFile:     cfg.ServiceKeyFile,
 		AnchorFile:         cfg.AnchorFile,
 		Evidence:           cfg.Evidence,
+		MayPublish:         mayAct,
 		Store:              store,
 		Trillian:           conn,
 		Embedded:           emb,
 		Registry:           statements,
+		Keys:               keys,
 		Logger:             logger,
 		Metrics:            termReg,
 		CheckpointInterval: cfg.CheckpointInterval,
 		MaxBatch:           cfg.MaxBatch,
 		QueueSize:          cfg.QueueSize,
-		NodeCacheLeaves:    cfg.NodeCacheLeaves,
-		RateLimit:          cfg.RateLimit,
-		RateBurst:          cfg.RateBurst,
-		MayPublish:         mayAct,
+		NodeCacheLeaves:    nodeLeaves,
 	})
 	if err != nil {
 		return fail(err)
 	}
-	api := personality.NewAPI(svc, prometheus.Gatherers{l.reg, termReg})
-	personality.RegisterTrialRoutes(api)
-	personality.RegisterConsentRoutes(api)
-	personality.RegisterFHIRRoutes(api)
+	// Only once the keys are known to be this log's: a refused start
+	// creates no admin token.
+	dir, err := principals.New(ctx, principals.Config{
+		Store: store, Log: lg, AdminTokenFile: filepath.Join(cfg.DataDir, "admin.token"), Logger: logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	keys.Directory = dir
+	trialSvc := trialsvc.New(trialsvc.Config{Log: lg, Principals: dir})
+	consentSvc := consentsvc.New(consentsvc.Config{Store: store, Log: lg, Trials: trialSvc, Logger: logger, Wait: personality.MaxWait})
+	api := personality.New(personality.Config{
+		Log: lg, Principals: dir, Trials: trialSvc, Consent: consentSvc,
+		Logger: logger, Metrics: termReg, Gatherer: prometheus.Gatherers{l.reg, termReg}, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+	})
 
 	// The pipeline outlives the HTTP server during shutdown so that
 	// in-flight submissions can finish.
 	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPipe()
 	pipeDone := make(chan struct{})
-	go func() { svc.Run(pipeCtx); close(pipeDone) }()
+	go func() {
+		var wg sync.WaitGroup
+		wg.Go(func() { lg.Run(pipeCtx) })
+		wg.Go(func() { consentSvc.Run(pipeCtx) })
+		wg.Wait()
+		close(pipeDone)
+	}()
 	l.front.serve(api.Handler())
-	logger.Info("trialogd serving", "addr", l.ln.Addr().String(), "origin", svc.Origin(), "tree_id", svc.TreeID(),
-		"public_key", svc.PublicKey(), "admin_token_file", svc.AdminTokenPath(), "trillian", trillianMode(cfg))
+	logger.Info("trialogd serving", "addr", l.ln.Addr().String(), "origin", lg.Origin(), "tree_id", lg.TreeID(),
+		"public_key", lg.PublicKey(), "admin_token_file", dir.AdminTokenPath(), "trillian", trillianMode(cfg))
 
 	select {
 	case err = <-l.serveErr:
@@ -281,6 +316,10 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 	}
 	return err
 }
+
+// keyResolver hands the engine the directory's keys: the engine is made
+// first (the directory logs through it), the directory after.
+type keyResolver struct{ *principals.Directory }
 
 func trillianMode(cfg Config) string {
 	if cfg.Trillian == "" {

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/trialog/trialog/personality"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/storage"
 )
 
@@ -35,7 +35,7 @@ func checkKeys(ctx context.Context, cfg Config, store *storage.Store) error {
 	if err != nil {
 		return fmt.Errorf("reading the log key: %w", err)
 	}
-	signer, vkey, err := personality.ParseNoteKey(string(b))
+	signer, vkey, err := engine.ParseNoteKey(string(b))
 	if err != nil {
 		return fmt.Errorf("%s: %w", keyFile, err)
 	}
@@ -59,7 +59,7 @@ func checkKeys(ctx context.Context, cfg Config, store *storage.Store) error {
 	if err != nil {
 		return fmt.Errorf("service key %s: %w", svcFile, err)
 	}
-	priv, err := personality.ParseEd25519Key(b)
+	priv, err := engine.ParseEd25519Key(b)
 	if err != nil {
 		return fmt.Errorf("service key %s: %w", svcFile, err)
 	}
