@@ -39,6 +39,16 @@ func SetPrincipal(ctx context.Context, id string) {
 	}
 }
 
+// SetRoute records the route of a request served without the router (a
+// fixed path, or a name such as "standby").
+func SetRoute(ctx context.Context, route string) {
+	if i := from(ctx); i != nil {
+		i.mu.Lock()
+		i.route = route
+		i.mu.Unlock()
+	}
+}
+
 // Route is a gorilla/mux middleware recording the matched route's template
 // (such as /v1/entries/{id}).
 func Route(next http.Handler) http.Handler {

@@ -60,3 +60,20 @@ func TestOneLinePerRequest(t *testing.T) {
 		t.Errorf("unmatched request logged as %v", second)
 	}
 }
+
+// TestSetRoute: a handler outside the router names its route itself.
+func TestSetRoute(t *testing.T) {
+	var buf bytes.Buffer
+	h := Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetRoute(r.Context(), "standby")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}), slog.New(slog.NewJSONHandler(&buf, nil)))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/entries/private-id", nil))
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["route"] != "standby" || m["status"] != float64(503) || strings.Contains(buf.String(), "private-id") {
+		t.Fatalf("logged %s", buf.String())
+	}
+}

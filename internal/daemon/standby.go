@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trialog/trialog/internal/accesslog"
 )
 
 // frontHandler is what trialogd's HTTP server serves: the API once this
@@ -42,6 +44,12 @@ func (f *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := *f.status.Load()
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		accesslog.SetRoute(r.Context(), r.URL.Path)
+	default:
+		accesslog.SetRoute(r.Context(), status) // the path itself is never logged
+	}
 	switch {
 	case r.URL.Path == "/healthz" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
