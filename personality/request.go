@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trialog/trialog/internal/accesslog"
 	"github.com/trialog/trialog/internal/strictjson"
 	"github.com/trialog/trialog/principals"
 	"github.com/trialog/trialog/statement"
@@ -85,6 +86,7 @@ func (a *API) caller(r *http.Request) (statement.Caller, error) {
 	if err != nil {
 		return c, err
 	}
+	accesslog.SetPrincipal(r.Context(), c.PrincipalID)
 	return c, a.limits.allow(c.PrincipalID)
 }
 

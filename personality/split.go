@@ -14,30 +14,34 @@ func adminPath(p string) bool {
 	return p == "/metrics" || p == "/v1/admin" || strings.HasPrefix(p, "/v1/admin/")
 }
 
-// PublicHandler serves everything but the admin API and /metrics, which
-// answer 404 as unknown routes do: with an admin listener, they exist only
-// there.
-func (a *API) PublicHandler() http.Handler {
-	return a.recovering(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if adminPath(r.URL.Path) {
-			a.router.NotFoundHandler.ServeHTTP(w, r)
-			return
-		}
-		a.router.ServeHTTP(w, r)
-	}))
+// notFound answers as the router does for an unknown route.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, newError(http.StatusNotFound, "not_found", "no such endpoint: %s %s", r.Method, r.URL.Path))
 }
 
-// AdminHandler serves the admin API, /metrics and the health checks, and
-// answers 404 to everything else.
-func (a *API) AdminHandler() http.Handler {
-	return a.recovering(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// PublicOnly serves h but for the admin API and /metrics, which answer 404
+// as unknown routes do: with an admin listener, they exist only there.
+func PublicOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if adminPath(r.URL.Path) {
+			notFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// AdminOnly serves h for the admin API, /metrics and the health checks,
+// and answers 404 to everything else.
+func AdminOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := path.Clean("/" + r.URL.Path); {
 		case adminPath(p), p == "/healthz", p == "/readyz":
-			a.router.ServeHTTP(w, r)
+			h.ServeHTTP(w, r)
 		default:
-			a.router.NotFoundHandler.ServeHTTP(w, r)
+			notFound(w, r)
 		}
-	}))
+	})
 }
 
 // recovering answers a handler's panic with the API's 500 error object and
