@@ -24,7 +24,7 @@ import (
 )
 
 // startUnready runs trialogd with cfg without waiting for /readyz (which a
-// halted guard keeps at 503); it returns once /healthz answers.
+// halted guard keeps at 503); it returns once the log is served.
 func startUnready(t *testing.T, cfg daemon.Config) (url string, stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -47,9 +47,13 @@ func startUnready(t *testing.T, cfg daemon.Config) (url string, stop func()) {
 	}
 	t.Cleanup(stop)
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(url + "/readyz"); err == nil {
+		// /v1/log answers 200 once the log is served, even while the guard
+		// holds publication back (it shows the last good checkpoint).
+		if resp, err := http.Get(url + "/v1/log"); err == nil {
 			resp.Body.Close()
-			return url, stop
+			if resp.StatusCode == http.StatusOK {
+				return url, stop
+			}
 		}
 	}
 	t.Fatal("trialogd did not answer within 60s")
