@@ -69,6 +69,7 @@ func (a *API) routes() {
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	r.HandleFunc("/v1/checkpoint", a.checkpoint).Methods(http.MethodGet)
+	a.tileRoutes()
 
 	a.Handle(http.MethodGet, "/v1/log", "log", a.getLog)
 	a.Handle(http.MethodGet, "/v1/log/leaves", "leaves", a.getLeaves)
@@ -277,14 +278,18 @@ func (a *API) getLog(r *http.Request) (int, any, error) {
 	if cp == nil {
 		return 0, nil, fmt.Errorf("%w: no checkpoint yet", ErrUnavailable)
 	}
-	return http.StatusOK, api.LogInfo{
+	info := api.LogInfo{
 		Origin:     a.svc.Origin(),
 		PublicKey:  a.svc.PublicKey(),
 		ServiceKey: b64s([][]byte{a.svc.ServicePublicKey()})[0],
 		TreeSize:   cp.Size,
 		RootHash:   b64s([][]byte{cp.Root})[0],
 		Checkpoint: string(cp.Note),
-	}, nil
+	}
+	if !cp.CosignedAt.IsZero() {
+		info.CosignedAt = cp.CosignedAt.UTC().Format(time.RFC3339)
+	}
+	return http.StatusOK, info, nil
 }
 
 func (a *API) getLeaves(r *http.Request) (int, any, error) {

@@ -169,6 +169,9 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	leaf := envelope.MarshalLeaf(envelope.Leaf{Envelope: env.Envelope, ReceivedAt: now.Format(TimeFormat)})
+	if len(leaf) > MaxLeafSize {
+		return nil, errLeafTooLarge(len(leaf))
+	}
 	id, _ := hex.DecodeString(env.ID)
 	var check func(context.Context, storage.RefReader) error
 	if kind.Check != nil {

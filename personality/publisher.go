@@ -21,8 +21,11 @@ import (
 type Published struct {
 	Size      uint64
 	Root      []byte
-	Note      []byte // the signed note, verbatim
+	Note      []byte // the signed note, verbatim; with a witness policy, cosigned
 	CreatedAt time.Time
+	// CosignedAt is, with a witness policy, the oldest cosignature time of
+	// the quorum that cosigned Note.
+	CosignedAt time.Time
 }
 
 func (s *Service) parsePublished(c *storage.Checkpoint) (*Published, error) {
@@ -37,8 +40,19 @@ func (s *Service) parsePublished(c *storage.Checkpoint) (*Published, error) {
 }
 
 // Published returns the latest published checkpoint, or nil before the
-// first one.
+// first one. With a witness policy that is the latest checkpoint the
+// quorum cosigned, else the latest signed.
 func (s *Service) Published() *Published {
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
+	if s.witness != nil {
+		return s.cosigned
+	}
+	return s.cp
+}
+
+// latestSigned returns the latest checkpoint signed, published or not.
+func (s *Service) latestSigned() *Published {
 	s.cpMu.Lock()
 	defer s.cpMu.Unlock()
 	return s.cp
@@ -63,9 +77,9 @@ func (s *Service) setPublished(p *Published) {
 func (s *Service) WaitPublished(ctx context.Context, index int64) (*Published, error) {
 	for {
 		s.cpMu.Lock()
-		cp, ch := s.cp, s.cpChang
+		ch := s.cpChang
 		s.cpMu.Unlock()
-		if cp != nil && cp.Size > uint64(index) {
+		if cp := s.Published(); cp != nil && cp.Size > uint64(index) {
 			return cp, nil
 		}
 		select {
@@ -114,7 +128,7 @@ var errGuard = errors.New("consistency guard")
 func (s *Service) PublishOnce(ctx context.Context) error {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	last := s.Published()
+	last := s.latestSigned()
 	stored, err := s.store.LatestCheckpoint(ctx)
 	if errors.Is(err, storage.ErrNotFound) {
 		stored = nil

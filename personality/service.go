@@ -27,6 +27,7 @@ import (
 
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
+	"github.com/trialog/trialog/witness"
 )
 
 // Config is everything a Service needs. Zero durations and sizes take the
@@ -73,6 +74,17 @@ type Config struct {
 	RateBurst int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+
+	// WitnessPolicy, if set, names the witnesses whose cosignatures every
+	// new checkpoint collects; only checkpoints the policy's quorum
+	// cosigned are published (witnessing.go).
+	WitnessPolicy *witness.Policy
+	// WitnessTimeout bounds each witness's answer. Default 5s.
+	WitnessTimeout time.Duration
+	// WitnessRefresh is how often the latest checkpoint is witnessed again
+	// while the log is idle, so that its cosignatures stay fresh. Default
+	// one minute.
+	WitnessRefresh time.Duration
 }
 
 // Service is the running log.
@@ -110,6 +122,10 @@ type Service struct {
 	principalMu sync.Mutex // serialises CreatePrincipal
 
 	guardErr atomic.Pointer[string] // set while the consistency guard refuses
+
+	witness    *witness.Collector     // nil without a witness policy
+	cosigned   *Published             // latest checkpoint the witness quorum cosigned; under cpMu
+	witnessErr atomic.Pointer[string] // set while the witness quorum is not met
 	auth     *authCache
 }
 
@@ -138,6 +154,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.WitnessRefresh <= 0 {
+		cfg.WitnessRefresh = time.Minute
 	}
 	if cfg.NodeCacheLeaves == 0 {
 		cfg.NodeCacheLeaves = 1 << 22
@@ -232,6 +251,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 
 	s.metrics = newMetrics(cfg.Metrics, s)
+	if cfg.WitnessPolicy != nil {
+		if s.witness, err = s.newWitnessCollector(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Embedded != nil {
 		cfg.Embedded.onPass = func(_ int, d time.Duration) {
 			s.metrics.stageSeconds.WithLabelValues("sequence").Observe(d.Seconds())
@@ -314,6 +338,9 @@ func (s *Service) Run(ctx context.Context) error {
 		run(func(ctx context.Context) { s.cfg.Embedded.RunSequencer(ctx, s.treeID) })
 	}
 	run(func(ctx context.Context) { s.logErasures(ctx, 5*time.Minute) })
+	if s.witness != nil {
+		run(s.witnessLoop)
+	}
 	wg.Wait()
 	return nil
 }
@@ -338,10 +365,19 @@ func (s *Service) AdminTokenPath() string { return s.admin }
 // Ready reports why the service cannot take submissions, or nil.
 func (s *Service) Ready(ctx context.Context) error {
 	if s.Published() == nil {
+		if s.witness != nil && s.latestSigned() != nil {
+			if w := s.witnessErr.Load(); w != nil {
+				return errors.New(*w)
+			}
+			return errors.New("no checkpoint has been cosigned by the witness quorum yet")
+		}
 		return errors.New("no checkpoint has been signed yet")
 	}
 	if g := s.guardErr.Load(); g != nil {
 		return fmt.Errorf("checkpoint guard: %s", *g)
+	}
+	if w := s.witnessErr.Load(); w != nil {
+		return errors.New(*w)
 	}
 	if err := s.store.DB().PingContext(ctx); err != nil {
 		return errors.New("MySQL is unreachable")

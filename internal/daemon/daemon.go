@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,7 @@ import (
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 	"github.com/trialog/trialog/trials"
+	"github.com/trialog/trialog/witness"
 )
 
 // Config is trialogd's configuration. Every field has a flag in
@@ -45,6 +47,11 @@ type Config struct {
 	RateLimit          float64
 	RateBurst          int
 	ShutdownTimeout    time.Duration
+	// WitnessPolicyFile, if set, is a witness policy (Sigsum/Tessera
+	// format): checkpoints are published only once its quorum cosigned.
+	WitnessPolicyFile string
+	WitnessTimeout    time.Duration
+	WitnessRefresh    time.Duration
 }
 
 // Run starts trialogd on cfg.Listen and serves until ctx ends, then shuts
@@ -59,6 +66,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 // Serve is Run on an existing listener.
 func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener) error {
+	var policy *witness.Policy
+	if cfg.WitnessPolicyFile != "" {
+		b, err := os.ReadFile(cfg.WitnessPolicyFile)
+		if err != nil {
+			return fmt.Errorf("reading the witness policy: %w", err)
+		}
+		if policy, err = witness.ParsePolicy(b); err != nil {
+			return fmt.Errorf("%s: %w", cfg.WitnessPolicyFile, err)
+		}
+	}
 	db, err := openWithRetry(ctx, cfg.MySQLDSN, logger)
 	if err != nil {
 		return err
@@ -112,6 +129,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		NodeCacheLeaves:    cfg.NodeCacheLeaves,
 		RateLimit:          cfg.RateLimit,
 		RateBurst:          cfg.RateBurst,
+		WitnessPolicy:      policy,
+		WitnessTimeout:     cfg.WitnessTimeout,
+		WitnessRefresh:     cfg.WitnessRefresh,
 	})
 	if err != nil {
 		return err
@@ -137,7 +157,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	go func() { svc.Run(pipeCtx); close(pipeDone) }()
 	g.Go(func() error {
 		logger.Info("trialogd serving", "addr", ln.Addr().String(), "origin", svc.Origin(), "tree_id", svc.TreeID(),
-			"public_key", svc.PublicKey(), "admin_token_file", svc.AdminTokenPath(), "trillian", trillianMode(cfg))
+			"public_key", svc.PublicKey(), "admin_token_file", svc.AdminTokenPath(), "trillian", trillianMode(cfg),
+			"witness_quorum", quorumName(policy))
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
@@ -184,4 +205,11 @@ func openWithRetry(ctx context.Context, dsn string, logger *slog.Logger) (*sql.D
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+func quorumName(p *witness.Policy) string {
+	if p == nil {
+		return "none (no witness policy)"
+	}
+	return p.Quorum()
 }

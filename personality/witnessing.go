@@ -1,0 +1,141 @@
+package personality
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/trillian"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trialog/trialog/witness"
+)
+
+// With a witness policy, checkpoints go through two states: signed (by the
+// publisher, under the consistency guard) and published (once the policy's
+// quorum of witnesses cosigned them). The witness loop below moves the
+// latest signed checkpoint to published; everything that serves a
+// checkpoint — /v1/checkpoint, /tlog/, ?wait, entries, receipts — reads
+// Published(), so nothing the witnesses have not seen is ever served.
+
+func (s *Service) newWitnessCollector() (*witness.Collector, error) {
+	c, err := witness.NewCollector(witness.Options{
+		Policy:  s.cfg.WitnessPolicy,
+		Log:     s.verifier,
+		Proof:   s.signedConsistency,
+		Timeout: s.cfg.WitnessTimeout,
+		Logger:  s.log,
+		Metrics: s.cfg.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "trialog_checkpoint_cosigned_age_seconds",
+		Help: "Seconds since the witness quorum cosigned the published checkpoint (its oldest needed cosignature's timestamp): the log's freshness.",
+	}, func() float64 {
+		if cp := s.Published(); cp != nil && !cp.CosignedAt.IsZero() {
+			return s.now().Sub(cp.CosignedAt).Seconds()
+		}
+		return -1
+	}))
+	return c, nil
+}
+
+// signedConsistency proves consistency between two signed tree sizes, from
+// the node store when it holds them, else from Trillian.
+func (s *Service) signedConsistency(ctx context.Context, from, to uint64) ([][]byte, error) {
+	if ns := s.nodeStore(); ns != nil {
+		if h, ok := ns.consistency(from, to); ok {
+			return h, nil
+		}
+	}
+	resp, err := s.tclient.GetConsistencyProof(ctx, &trillian.GetConsistencyProofRequest{LogId: s.treeID, FirstTreeSize: int64(from), SecondTreeSize: int64(to)})
+	if err != nil {
+		return nil, fmt.Errorf("GetConsistencyProof: %w", err)
+	}
+	return resp.GetProof().GetHashes(), nil
+}
+
+// witnessLoop has every new signed checkpoint cosigned and publishes it
+// once the quorum has; while idle, it has the latest one cosigned again
+// every WitnessRefresh so that its cosignatures stay fresh (re-signing the
+// same tree gives the same Ed25519 signature; the witnesses' timestamps are
+// what is new). When the quorum is not met it retries with backoff, and
+// Ready says why.
+func (s *Service) witnessLoop(ctx context.Context) {
+	const minBackoff, maxBackoff = 250 * time.Millisecond, 10 * time.Second
+	backoff := minBackoff
+	var witnessedAt time.Time // when the published checkpoint was last cosigned, on our clock
+	warn := throttle{period: 10 * time.Second}
+	for {
+		s.cpMu.Lock()
+		ch, signed, pub := s.cpChang, s.cp, s.cosigned
+		s.cpMu.Unlock()
+		due := signed != nil && (pub == nil || pub.Size < signed.Size || time.Since(witnessedAt) >= s.cfg.WitnessRefresh)
+		if due {
+			err := s.witnessOnce(ctx, signed)
+			if err == nil {
+				if s.witnessErr.Swap(nil) != nil {
+					s.log.Info("the witness quorum cosigns checkpoints again", "tree_size", signed.Size)
+				}
+				warn.reset()
+				backoff = minBackoff
+				witnessedAt = time.Now()
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			msg := err.Error()
+			s.witnessErr.Store(&msg)
+			warn.warn(s.log, "the witness quorum did not cosign the checkpoint; it is not published", err, "tree_size", signed.Size)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		var refresh <-chan time.Time
+		if signed != nil {
+			refresh = time.After(s.cfg.WitnessRefresh - time.Since(witnessedAt))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-refresh:
+		case <-ch:
+		}
+	}
+}
+
+// witnessOnce collects the quorum's cosignatures on signed and publishes
+// the cosigned checkpoint.
+func (s *Service) witnessOnce(ctx context.Context, signed *Published) error {
+	defer s.observe("witness", time.Now())
+	cs, cosigned, err := s.witness.Cosign(ctx, signed.Note)
+	if err != nil {
+		return err
+	}
+	if cs.Size != signed.Size {
+		return errors.New("the cosigned checkpoint is not the one submitted")
+	}
+	s.setCosigned(&Published{Size: signed.Size, Root: signed.Root, Note: cosigned, CreatedAt: signed.CreatedAt, CosignedAt: cs.CosignedAt})
+	return nil
+}
+
+// setCosigned publishes a cosigned checkpoint: a larger tree, or the same
+// tree with fresher cosignatures; never a smaller one.
+func (s *Service) setCosigned(p *Published) {
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
+	if s.cosigned != nil && p.Size < s.cosigned.Size {
+		return
+	}
+	s.cosigned = p
+	close(s.cpChang)
+	s.cpChang = make(chan struct{})
+}
