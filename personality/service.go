@@ -126,7 +126,7 @@ type Service struct {
 	witness    *witness.Collector     // nil without a witness policy
 	cosigned   *Published             // latest checkpoint the witness quorum cosigned; under cpMu
 	witnessErr atomic.Pointer[string] // set while the witness quorum is not met
-	auth     *authCache
+	auth       *authCache
 }
 
 // AdminPrincipalID is the id of the principal holding the admin token.

@@ -61,7 +61,7 @@ func NewVerifier(vkey string) (note.Verifier, error) {
 // SPEC: C2SP signed-note — the key hash is the first four bytes of
 // SHA-256(name || "\n" || algorithm byte || key).
 func keyHash(name string, key []byte) uint32 {
-	h := sha256Sum([]byte(name + "\n"), key)
+	h := sha256Sum([]byte(name+"\n"), key)
 	return binary.BigEndian.Uint32(h[:4])
 }
 
