@@ -15,7 +15,7 @@ DATA_DIR    ?= $(or $(TRIALOG_DATA_DIR),.data)
 TRIALOG_URL ?= http://127.0.0.1:8080
 export DATA_DIR
 
-.PHONY: help build bin/trialogd bin/trialog run demo test fuzz bench bench-large lint db-stop clean
+.PHONY: help build bin/trialogd bin/trialog bin/litewitness run demo test fuzz bench bench-large lint db-stop clean
 
 help: ## list the targets
 	@echo 'usage: make TARGET [VAR=value ...]'
@@ -35,6 +35,11 @@ bin/trialogd:
 bin/trialog:
 	$(GO) build -o $@ ./cmd/trialog
 
+# litewitness (filippo.io/torchwood), the independent C2SP tlog-witness the
+# tests and the P8 benchmark run, built in a module of its own.
+bin/litewitness:
+	$(GO) run ./scripts/build-litewitness -o $@
+
 run: build ## build, then run trialogd locally (deploy/run-local.sh finds or starts MariaDB)
 	deploy/run-local.sh
 
@@ -45,9 +50,9 @@ demo: bin/trialog ## register a demo principal, notarize a sample document, veri
 	fi
 	bin/trialog demo --url '$(TRIALOG_URL)' --admin-token-file '$(DATA_DIR)/admin.token'
 
-test: ## go vet, then every test (needs MariaDB; see deploy/mariadb-local.sh)
+test: bin/litewitness ## go vet, then every test (needs MariaDB; see deploy/mariadb-local.sh)
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 15m $(GOTESTFLAGS) $(PKGS)
+	LITEWITNESS=$(CURDIR)/bin/litewitness $(GO) test -count=1 -timeout 15m $(GOTESTFLAGS) $(PKGS)
 
 fuzz: ## run every Fuzz target for FUZZTIME each
 	@list=$$($(GO) test -run '^$$' -list '^Fuzz' $(PKGS)); \
