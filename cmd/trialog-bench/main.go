@@ -8,6 +8,8 @@
 //     in-process Trillian) and the ratio of the two.
 //   - P2: p99 from submission to inclusion proof at half of P1's rate, with
 //     open-loop arrivals so that queueing shows.
+//   - P8: P2 again with a witness policy: every checkpoint is cosigned by a
+//     local litewitness (filippo.io/torchwood) before it is published.
 //   - the batch endpoint's entries/s for batches of 1,000.
 //
 // With -large it grows one log to 2M entries and prints P1 at 10k, 500k,
@@ -45,6 +47,7 @@ type options struct {
 	skipBaseline    bool
 	skipP2          bool
 	skipBatch       bool
+	skipP8          bool
 	large           bool
 	cpuProfile      string
 	csv             string
@@ -60,6 +63,7 @@ func main() {
 	flag.BoolVar(&o.skipBaseline, "skip-baseline", false, "do not measure plain Trillian")
 	flag.BoolVar(&o.skipP2, "skip-p2", false, "do not measure P2")
 	flag.BoolVar(&o.skipBatch, "skip-batch", false, "do not measure the batch endpoint")
+	flag.BoolVar(&o.skipP8, "skip-p8", false, "do not measure P8 (P2 with a local litewitness cosigning every checkpoint)")
 	flag.BoolVar(&o.large, "large", false, "large-tree figures (P3, P5, P6)")
 	flag.StringVar(&o.sizes, "sizes", "10000,500000,1000000,1500000,2000000", "-large: tree sizes at which P1 is measured; P3 and P5 at 1000000 (else the largest)")
 	flag.StringVar(&o.csv, "csv", "", "-large: write P1 by tree size to this CSV file (for scripts/plot-throughput)")
@@ -106,6 +110,14 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Printf("P2 open loop at %.0f/s (half of P1): p50 %v, p99 %v (target ≤ 1s), achieved %.0f/s, errors %d\n",
 			p1.rate/2, p2.p50, p2.p99, p2.rate, p2.errors)
+	}
+	if !o.skipP8 && p1.rate > 0 {
+		p8, err := measureP8(ctx, o, p1.rate/2)
+		if err != nil {
+			return fmt.Errorf("P8: %w", err)
+		}
+		fmt.Printf("P8 as P2, every checkpoint cosigned by a local litewitness first: p50 %v, p99 %v (target ≤ 1s), achieved %.0f/s, errors %d\n",
+			p8.p50, p8.p99, p8.rate, p8.errors)
 	}
 	if !o.skipBatch {
 		b, err := measureBatch(ctx, o)

@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -33,6 +32,16 @@ type Witness struct {
 	logs                                  *syncBuffer
 }
 
+// T is what the package needs of a test; testing.TB has it, and so does
+// the benchmark's runner.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Cleanup(func())
+}
+
 var (
 	buildOnce sync.Once
 	built     string
@@ -46,7 +55,7 @@ const Version = "v0.6.1"
 // litewitness` builds bin/litewitness), else one built now. It is built in
 // a module of its own, so that trialog's go.mod holds only the torchwood
 // packages trialog imports.
-func Binary(t testing.TB) string {
+func Binary(t T) string {
 	t.Helper()
 	if p := os.Getenv("LITEWITNESS"); p != "" {
 		return p
@@ -90,7 +99,7 @@ func Build(out string) error {
 }
 
 // need fails the test (skips outside CI) when a tool is missing.
-func need(t testing.TB, tools ...string) {
+func need(t T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -105,7 +114,7 @@ func need(t testing.TB, tools ...string) {
 // Start generates a witness key, loads it into a new ssh-agent and starts
 // litewitness named name on a free local port. Both stop when the test
 // ends.
-func Start(t testing.TB, name string) *Witness {
+func Start(t T, name string) *Witness {
 	t.Helper()
 	// sqlite3 stands in for witnessctl (which needs sigsum.org/sigsum-go,
 	// not served by the module proxy this project uses) to add a log.
@@ -149,7 +158,7 @@ func Start(t testing.TB, name string) *Witness {
 
 // Restart starts litewitness again (after Stop) on the same address, key
 // and database.
-func (w *Witness) Restart(t testing.TB) {
+func (w *Witness) Restart(t T) {
 	t.Helper()
 	w.logs = &syncBuffer{}
 	w.cmd = exec.Command(w.bin, "-listen", w.addr, "-db", w.db, "-name", w.Name, "-ssh-agent", w.sock, "-key", w.fingerprint)
@@ -180,7 +189,7 @@ func (w *Witness) Restart(t testing.TB) {
 }
 
 // Stop ends litewitness and waits for it to exit.
-func (w *Witness) Stop(t testing.TB) {
+func (w *Witness) Stop(t T) {
 	if w.cmd == nil {
 		return
 	}
@@ -194,7 +203,7 @@ func (w *Witness) Logs() string { return w.logs.String() }
 
 // AddLog makes the witness know a log: its origin and note verifier key,
 // starting from the empty tree, as `witnessctl add-log` and `add-key` do.
-func (w *Witness) AddLog(t testing.TB, origin, vkey string) {
+func (w *Witness) AddLog(t T, origin, vkey string) {
 	t.Helper()
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 	// The empty tree's hash, SHA-256 of nothing (RFC 6962).
@@ -204,12 +213,12 @@ func (w *Witness) AddLog(t testing.TB, origin, vkey string) {
 }
 
 // Known returns the tree size litewitness recorded for origin.
-func (w *Witness) Known(t testing.TB, origin string) string {
+func (w *Witness) Known(t T, origin string) string {
 	t.Helper()
 	return strings.TrimSpace(run(t, "sqlite3", w.db, "SELECT tree_size FROM log WHERE origin = '"+strings.ReplaceAll(origin, "'", "''")+"';"))
 }
 
-func run(t testing.TB, name string, args ...string) string {
+func run(t T, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -220,7 +229,7 @@ func run(t testing.TB, name string, args ...string) string {
 	return string(out)
 }
 
-func waitFor(t testing.TB, cond func() bool) {
+func waitFor(t T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trialog/trialog/internal/daemon"
+	"github.com/trialog/trialog/internal/witnesstest"
+)
+
+// P8: ?wait latency at P2's rate when every checkpoint must first be
+// cosigned by a witness quorum — here one local litewitness
+// (filippo.io/torchwood), run as its own process with its key in its own
+// ssh-agent, as a witness operator would run it.
+
+const benchOrigin = "bench.trialog.example/log"
+
+func measureP8(ctx context.Context, o options, rate float64) (result, error) {
+	r := &runner{}
+	defer r.cleanup()
+	var err error
+	res := result{}
+	func() {
+		defer r.recover(&err)
+		skey, vkey, gerr := note.GenerateKey(rand.Reader, benchOrigin)
+		if gerr != nil {
+			panic(gerr)
+		}
+		dir, derr := os.MkdirTemp("", "trialog-bench-witness")
+		if derr != nil {
+			panic(derr)
+		}
+		r.Cleanup(func() { os.RemoveAll(dir) })
+		keyFile := filepath.Join(dir, "log.key")
+		policy := filepath.Join(dir, "witnesses.policy")
+		lw := witnesstest.Start(r, "bench.witness.example/w1")
+		lw.AddLog(r, benchOrigin, vkey)
+		if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
+			panic(err)
+		}
+		if err := os.WriteFile(policy, []byte(fmt.Sprintf("witness w1 %s %s\nquorum w1\n", lw.VKey, lw.URL)), 0o644); err != nil {
+			panic(err)
+		}
+		b, berr := startTrialogdWith(ctx, o, func(c *daemon.Config) {
+			c.SigningKeyFile = keyFile
+			c.WitnessPolicyFile = policy
+			c.WitnessTimeout = 5 * time.Second
+			c.WitnessRefresh = time.Minute
+		})
+		if berr != nil {
+			panic(berr)
+		}
+		defer b.stop()
+		res, err = openLoop(ctx, o, b, rate)
+	}()
+	return res, err
+}
+
+// runner gives witnesstest what it needs of a test outside one: failures
+// become errors, cleanups run at the end.
+type runner struct {
+	mu       sync.Mutex
+	cleanups []func()
+}
+
+type runnerFailure struct{ err error }
+
+func (*runner) Helper()                           {}
+func (*runner) Fatal(args ...any)                 { panic(runnerFailure{fmt.Errorf("%s", fmt.Sprint(args...))}) }
+func (*runner) Fatalf(format string, args ...any) { panic(runnerFailure{fmt.Errorf(format, args...)}) }
+func (*runner) Skipf(format string, args ...any) {
+	panic(runnerFailure{fmt.Errorf("cannot run litewitness: "+format, args...)})
+}
+func (r *runner) Cleanup(f func()) { r.mu.Lock(); r.cleanups = append(r.cleanups, f); r.mu.Unlock() }
+
+func (r *runner) cleanup() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
+	r.cleanups = nil
+}
+
+// recover turns a failure raised by Fatal, or any panic with an error, into
+// *err.
+func (r *runner) recover(err *error) {
+	switch v := recover().(type) {
+	case nil:
+	case runnerFailure:
+		*err = v.err
+	case error:
+		*err = v
+	default:
+		panic(v)
+	}
+}
