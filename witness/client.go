@@ -83,13 +83,19 @@ func addCheckpoint(ctx context.Context, hc *http.Client, url string, old uint64,
 	if err != nil {
 		return nil, err
 	}
-	switch resp.StatusCode {
+	return parseAnswer(resp.StatusCode, resp.Header.Get("Content-Type"), body, old)
+}
+
+// parseAnswer interprets a witness's answer to add-checkpoint from old:
+// the signature lines of a 200, or the error the status means.
+func parseAnswer(status int, contentType string, body []byte, old uint64) ([]byte, error) {
+	switch status {
 	case http.StatusOK:
 		return body, nil
 	case http.StatusConflict:
 		// SPEC: 409 carries the latest cosigned size as text/x.tlog.size;
 		// a 409 at the same size means another root hash.
-		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		mt, _, _ := mime.ParseMediaType(contentType)
 		s, ok := strings.CutSuffix(string(body), "\n")
 		n, err := strconv.ParseUint(s, 10, 64)
 		if mt == "text/x.tlog.size" && ok && err == nil && n != old && strconv.FormatUint(n, 10) == s {
@@ -105,7 +111,7 @@ func addCheckpoint(ctx context.Context, hc *http.Client, url string, old uint64,
 	case http.StatusBadRequest:
 		return nil, fmt.Errorf("%w: %s", ErrBadRequest, printable(body))
 	default:
-		return nil, &StatusError{Status: resp.StatusCode, Body: printable(body)}
+		return nil, &StatusError{Status: status, Body: printable(body)}
 	}
 }
 

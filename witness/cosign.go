@@ -91,6 +91,15 @@ type FailureError struct {
 	Failures map[string]error
 }
 
+// Unwrap returns each witness's failure, for errors.Is and errors.As.
+func (e *FailureError) Unwrap() []error {
+	out := make([]error, 0, len(e.Failures))
+	for _, err := range e.Failures {
+		out = append(out, err)
+	}
+	return out
+}
+
 func (e *FailureError) Error() string {
 	names := make([]string, 0, len(e.Failures))
 	for n := range e.Failures {

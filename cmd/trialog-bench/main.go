@@ -48,6 +48,7 @@ type options struct {
 	skipP2          bool
 	skipBatch       bool
 	skipP8          bool
+	p8Rate          float64
 	large           bool
 	cpuProfile      string
 	csv             string
@@ -63,6 +64,7 @@ func main() {
 	flag.BoolVar(&o.skipBaseline, "skip-baseline", false, "do not measure plain Trillian")
 	flag.BoolVar(&o.skipP2, "skip-p2", false, "do not measure P2")
 	flag.BoolVar(&o.skipBatch, "skip-batch", false, "do not measure the batch endpoint")
+	flag.Float64Var(&o.p8Rate, "p8-rate", 0, "measure only P8, at this rate (arrivals/s), and P2 at the same rate for comparison")
 	flag.BoolVar(&o.skipP8, "skip-p8", false, "do not measure P8 (P2 with a local litewitness cosigning every checkpoint)")
 	flag.BoolVar(&o.large, "large", false, "large-tree figures (P3, P5, P6)")
 	flag.StringVar(&o.sizes, "sizes", "10000,500000,1000000,1500000,2000000", "-large: tree sizes at which P1 is measured; P3 and P5 at 1000000 (else the largest)")
@@ -84,6 +86,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.large {
 		return large(ctx, o)
+	}
+	if o.p8Rate > 0 {
+		return onlyP8(ctx, o)
 	}
 	var base float64
 	if !o.skipBaseline {

@@ -63,6 +63,21 @@ func measureP8(ctx context.Context, o options, rate float64) (result, error) {
 	return res, err
 }
 
+// onlyP8 measures P2 and P8 at o.p8Rate, one after the other.
+func onlyP8(ctx context.Context, o options) error {
+	p2, err := measureP2(ctx, o, o.p8Rate)
+	if err != nil {
+		return fmt.Errorf("P2: %w", err)
+	}
+	fmt.Printf("P2 open loop at %.0f/s, no witness:          p50 %v, p99 %v, achieved %.0f/s, errors %d\n", o.p8Rate, p2.p50, p2.p99, p2.rate, p2.errors)
+	p8, err := measureP8(ctx, o, o.p8Rate)
+	if err != nil {
+		return fmt.Errorf("P8: %w", err)
+	}
+	fmt.Printf("P8 open loop at %.0f/s, local litewitness:   p50 %v, p99 %v (target ≤ 1s), achieved %.0f/s, errors %d\n", o.p8Rate, p8.p50, p8.p99, p8.rate, p8.errors)
+	return nil
+}
+
 // runner gives witnesstest what it needs of a test outside one: failures
 // become errors, cleanups run at the end.
 type runner struct {
