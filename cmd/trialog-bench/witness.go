@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,8 +63,40 @@ func measureP8(ctx context.Context, o options, rate float64) (result, error) {
 		}
 		defer b.stop()
 		res, err = openLoop(ctx, o, b, rate)
+		if err == nil {
+			printWitnessRounds(ctx, b)
+		}
 	}()
 	return res, err
+}
+
+// printWitnessRounds prints how long the witness took per checkpoint and
+// how many rounds there were, from trialogd's metrics.
+func printWitnessRounds(ctx context.Context, b *bench) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/metrics", nil)
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	val := func(name string) float64 {
+		for _, l := range strings.Split(string(body), "\n") {
+			if rest, ok := strings.CutPrefix(l, name+" "); ok {
+				v, _ := strconv.ParseFloat(rest, 64)
+				return v
+			}
+		}
+		return 0
+	}
+	n := val(`trialog_witness_request_seconds_count{witness="w1"}`)
+	if n == 0 {
+		return
+	}
+	fmt.Printf("   witness rounds: %.0f, mean add-checkpoint %v; mean witnessing round %v; failures %.0f\n",
+		n, time.Duration(val(`trialog_witness_request_seconds_sum{witness="w1"}`)/n*float64(time.Second)).Round(time.Millisecond),
+		time.Duration(val(`trialog_stage_seconds_sum{stage="witness"}`)/max(1, val(`trialog_stage_seconds_count{stage="witness"}`))*float64(time.Second)).Round(time.Millisecond),
+		val(`trialog_witness_failures_total{reason="timeout",witness="w1"}`)+val(`trialog_witness_failures_total{reason="error",witness="w1"}`))
 }
 
 // onlyP8 measures P2 and P8 at o.p8Rate, one after the other.
