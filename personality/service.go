@@ -291,6 +291,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		// Trillian proves it consistent with this one.
 		s.setPublished(mine)
 	}
+	if s.witness != nil {
+		if err := s.loadCosigned(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

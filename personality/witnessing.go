@@ -1,6 +1,7 @@
 package personality
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/trillian"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trialog/trialog/storage"
 	"github.com/trialog/trialog/witness"
 )
 
@@ -124,6 +126,37 @@ func (s *Service) witnessOnce(ctx context.Context, signed *Published) error {
 		return errors.New("the cosigned checkpoint is not the one submitted")
 	}
 	s.setCosigned(&Published{Size: signed.Size, Root: signed.Root, Note: cosigned, CreatedAt: signed.CreatedAt, CosignedAt: cs.CosignedAt})
+	// Kept so that a restart serves it at once; losing it only delays
+	// publication after a restart until the quorum cosigns again.
+	if err := s.store.StoreCosigned(ctx, int64(signed.Size), cosigned); err != nil && ctx.Err() == nil {
+		s.log.Warn("recording the cosigned checkpoint failed", "tree_size", signed.Size, "err", err)
+	}
+	return nil
+}
+
+// loadCosigned publishes, at start, the latest cosigned checkpoint recorded,
+// if it still meets the policy's quorum and is no larger than the latest
+// signed checkpoint.
+func (s *Service) loadCosigned(ctx context.Context) error {
+	c, err := s.store.LatestCosigned(ctx)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the latest cosigned checkpoint: %w", err)
+	}
+	cs, err := s.cfg.WitnessPolicy.Verify(c.Note, s.verifier)
+	if err != nil {
+		s.log.Info("the recorded cosigned checkpoint does not meet the witness policy; waiting for the witnesses", "tree_size", c.TreeSize, "err", err)
+		return nil
+	}
+	if cs.Size != uint64(c.TreeSize) || !bytes.Equal(cs.Hash, c.RootHash) {
+		return fmt.Errorf("the recorded cosigned checkpoint of size %d is not the signed checkpoint of its row", c.TreeSize)
+	}
+	if signed := s.latestSigned(); signed == nil || cs.Size > signed.Size {
+		return nil // the publisher has not caught up with it yet; the witnesses will cosign again
+	}
+	s.setCosigned(&Published{Size: cs.Size, Root: cs.Hash, Note: c.Note, CreatedAt: c.CreatedAt, CosignedAt: cs.CosignedAt})
 	return nil
 }
 

@@ -493,3 +493,51 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestWitnessRestart: the cosigned checkpoint is kept, so a restarted
+// trialogd serves it at once, even while the witness is down.
+func TestWitnessRestart(t *testing.T) {
+	w := newWitnessedLog(t)
+	w.start(t, true)
+	ctx := context.Background()
+	sponsor := w.srv.NewPrincipal(t, "Acme Pharma", "sponsor")
+	e, _, err := sponsor.Client.Submit(ctx, sponsor.Sign(testserver.DigestStatement("before the restart")), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.srv.Stop(t)
+	w.lw.Stop(t)
+
+	w.start(t, false)
+	pub := client.New(w.srv.URL, "")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, err := pub.Entry(ctx, e.ID)
+		if err == nil && got.Status == "included" {
+			w.cosigned(t, "the entry's checkpoint after a restart", []byte(got.Checkpoint))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a restart with the witness down: %+v, %v", got, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cp, err := pub.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.cosigned(t, "/v1/checkpoint after a restart", cp)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		status, _, body := testserver.Request(t, http.MethodGet, w.srv.URL+"/readyz", "", "", nil)
+		if status == http.StatusServiceUnavailable && strings.Contains(string(body), "w1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz with the witness down after a restart: %d %s", status, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	w.lw.Restart(t)
+	w.srv.WaitReady(t)
+}
