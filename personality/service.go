@@ -126,6 +126,7 @@ type Service struct {
 	witness    *witness.Collector     // nil without a witness policy
 	cosigned   *Published             // latest checkpoint the witness quorum cosigned; under cpMu
 	witnessErr atomic.Pointer[string] // set while the witness quorum is not met
+	persistC   chan struct{}          // wakes persistCosigned
 	auth       *authCache
 }
 
@@ -181,6 +182,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		kickF:      make(chan struct{}, 1),
 		kickP:      make(chan struct{}, 1),
 		cpChang:    make(chan struct{}),
+		persistC:   make(chan struct{}, 1),
 		auth:       newAuthCache(cfg.Store, 10*time.Second),
 	}
 	registerServiceKinds(s.reg)
@@ -345,6 +347,7 @@ func (s *Service) Run(ctx context.Context) error {
 	run(func(ctx context.Context) { s.logErasures(ctx, 5*time.Minute) })
 	if s.witness != nil {
 		run(s.witnessLoop)
+		run(s.persistCosigned)
 	}
 	wg.Wait()
 	return nil

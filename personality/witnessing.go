@@ -126,12 +126,46 @@ func (s *Service) witnessOnce(ctx context.Context, signed *Published) error {
 		return errors.New("the cosigned checkpoint is not the one submitted")
 	}
 	s.setCosigned(&Published{Size: signed.Size, Root: signed.Root, Note: cosigned, CreatedAt: signed.CreatedAt, CosignedAt: cs.CosignedAt})
-	// Kept so that a restart serves it at once; losing it only delays
-	// publication after a restart until the quorum cosigns again.
-	if err := s.store.StoreCosigned(ctx, int64(signed.Size), cosigned); err != nil && ctx.Err() == nil {
-		s.log.Warn("recording the cosigned checkpoint failed", "tree_size", signed.Size, "err", err)
+	// Kept so that a restart serves it at once, off the loop's path: losing
+	// it only delays publication after a restart until the quorum cosigns
+	// again.
+	select {
+	case s.persistC <- struct{}{}:
+	default:
 	}
 	return nil
+}
+
+// persistCosigned records the latest cosigned checkpoint in MySQL whenever
+// it changes; when several are published meanwhile, only the latest.
+func (s *Service) persistCosigned(ctx context.Context) {
+	var stored *Published
+	store := func(ctx context.Context) {
+		p := s.Published()
+		if p == nil || p == stored {
+			return
+		}
+		if err := s.store.StoreCosigned(ctx, int64(p.Size), p.Note); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("recording the cosigned checkpoint failed", "tree_size", p.Size, "err", err)
+			}
+			return
+		}
+		stored = p
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// One last time on the way out, so that a restart finds the
+			// latest.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			store(sctx)
+			cancel()
+			return
+		case <-s.persistC:
+			store(ctx)
+		}
+	}
 }
 
 // loadCosigned publishes, at start, the latest cosigned checkpoint recorded,
