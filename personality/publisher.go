@@ -68,8 +68,7 @@ func (s *Service) setPublished(p *Published) {
 	if s.metrics != nil {
 		s.metrics.treeSize.Set(float64(p.Size))
 	}
-	close(s.cpChang)
-	s.cpChang = make(chan struct{})
+	s.notifySigned()
 }
 
 // WaitPublished waits until a published checkpoint covers leaf index, and

@@ -113,7 +113,8 @@ type Service struct {
 
 	cpMu    sync.Mutex
 	cp      *Published    // latest published checkpoint
-	cpChang chan struct{} // closed and replaced when cp changes
+	cpChang chan struct{} // closed and replaced when Published() changes
+	signedC chan struct{} // with a witness policy, closed and replaced when cp changes
 
 	pubMu sync.Mutex                // serialises PublishOnce
 	front *compact.Range            // compact range of the latest checkpoint's tree
@@ -182,6 +183,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		kickF:      make(chan struct{}, 1),
 		kickP:      make(chan struct{}, 1),
 		cpChang:    make(chan struct{}),
+		signedC:    make(chan struct{}),
 		persistC:   make(chan struct{}, 1),
 		auth:       newAuthCache(cfg.Store, 10*time.Second),
 	}

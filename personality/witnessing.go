@@ -73,7 +73,7 @@ func (s *Service) witnessLoop(ctx context.Context) {
 	warn := throttle{period: 10 * time.Second}
 	for {
 		s.cpMu.Lock()
-		ch, signed, pub := s.cpChang, s.cp, s.cosigned
+		ch, signed, pub := s.signedC, s.cp, s.cosigned
 		s.cpMu.Unlock()
 		due := signed != nil && (pub == nil || pub.Size < signed.Size || time.Since(witnessedAt) >= s.cfg.WitnessRefresh)
 		if due {
@@ -192,6 +192,19 @@ func (s *Service) loadCosigned(ctx context.Context) error {
 	}
 	s.setCosigned(&Published{Size: cs.Size, Root: cs.Hash, Note: c.Note, CreatedAt: c.CreatedAt, CosignedAt: cs.CosignedAt})
 	return nil
+}
+
+// notifySigned wakes whoever waits for a newly signed checkpoint: the
+// witness loop with a witness policy, else those waiting for publication.
+// The caller holds cpMu.
+func (s *Service) notifySigned() {
+	if s.witness != nil {
+		close(s.signedC)
+		s.signedC = make(chan struct{})
+		return
+	}
+	close(s.cpChang)
+	s.cpChang = make(chan struct{})
 }
 
 // setCosigned publishes a cosigned checkpoint: a larger tree, or the same
