@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/personality"
 	"github.com/trialog/trialog/records"
 	"github.com/trialog/trialog/statement"
@@ -105,7 +106,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
@@ -139,6 +140,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	api := personality.NewAPI(svc, reg)
 	personality.RegisterTrialRoutes(api)
 	personality.RegisterConsentRoutes(api)
+	personality.RegisterFHIRRoutes(api)
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
