@@ -138,10 +138,16 @@ func Start(t T, name string) *Witness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
-	waitFor(t, func() bool { _, err := os.Stat(w.sock); return err == nil })
-	cmd := exec.Command("ssh-add", key)
-	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+w.sock)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	// The socket file appears when the agent binds it, a moment before it
+	// accepts connections: retry ssh-add until the agent answers.
+	var out []byte
+	waitFor(t, "ssh-agent to take the key", func() bool {
+		cmd := exec.Command("ssh-add", key)
+		cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+w.sock)
+		out, err = cmd.CombinedOutput()
+		return err == nil
+	})
+	if err != nil {
 		t.Fatalf("ssh-add: %v\n%s", err, out)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -170,7 +176,7 @@ func (w *Witness) Restart(t T) {
 	w.exited = make(chan struct{})
 	go func() { w.cmd.Wait(); close(w.exited) }()
 	vkeyRE := regexp.MustCompile(`vkey=(\S+)`)
-	waitFor(t, func() bool {
+	waitFor(t, "litewitness to start", func() bool {
 		select {
 		case <-w.exited:
 			t.Fatalf("litewitness exited:\n%s", w.logs.String())
@@ -229,12 +235,12 @@ func run(t T, name string, args ...string) string {
 	return string(out)
 }
 
-func waitFor(t T, cond func() bool) {
+func waitFor(t T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for litewitness to start")
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
