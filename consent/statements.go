@@ -19,6 +19,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/trials"
 )
@@ -138,11 +139,8 @@ type Form struct {
 	SHA256  string `json:"sha256"`
 }
 
-// Scope is the decision on one purpose.
-type Scope struct {
-	Purpose  string `json:"purpose"`
-	Decision string `json:"decision"`
-}
+// Scope is the decision on one purpose (defined in api).
+type Scope = api.Scope
 
 // Period limits a grant in time; either end may be open.
 type Period struct {
@@ -210,6 +208,9 @@ func (g *Grant) validate() error {
 	}
 	if !printable(g.Form.Version, maxVersion) {
 		return statement.Invalidf("%s: form.version must be at most %d bytes of printable text", t, maxVersion)
+	}
+	if err := statement.RefuseEmail(t+": form.version", g.Form.Version); err != nil {
+		return err
 	}
 	if !statement.IsHexDigest(g.Form.SHA256) {
 		return statement.Invalidf("%s: form.sha256 must be 64 lowercase hex digits", t)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"filippo.io/torchwood"
+
+	"github.com/trialog/trialog/engine"
 )
 
 // Cache lifetimes of /tlog/ answers: a full tile never changes; a partial
@@ -18,13 +20,10 @@ const (
 	cacheCheckpoint  = "no-cache"
 )
 
-// tileRoutes serves the log as C2SP tlog-tiles under the monitoring prefix
-// /tlog/, public: the published checkpoint, hash tiles and entry bundles,
-// up to the published checkpoint's size.
-func (a *API) tileRoutes() {
-	a.router.HandleFunc("/tlog/checkpoint", a.tlogCheckpoint).Methods(http.MethodGet, http.MethodHead)
-	a.router.PathPrefix("/tlog/tile/").HandlerFunc(a.tlogTile).Methods(http.MethodGet, http.MethodHead)
-}
+// The /tlog/ routes serve the log as C2SP tlog-tiles under the monitoring
+// prefix, public: the published checkpoint, hash tiles and entry bundles,
+// up to the published checkpoint's size. The engine reads the tiles
+// (engine/tiles.go); this file only parses paths and writes the bytes.
 
 func (a *API) tlogCheckpoint(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", cacheCheckpoint)
@@ -35,7 +34,7 @@ func (a *API) tlogTile(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	status := http.StatusOK
 	defer func() {
-		a.svc.metrics.requests.WithLabelValues("tile", strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		a.requests.WithLabelValues("tile", strconv.Itoa(status)).Observe(time.Since(start).Seconds())
 	}()
 	// SPEC: C2SP tlog-tiles paths: tile/<L>/<N>[.p/<W>] and
 	// tile/entries/<N>[.p/<W>], N in x-prefixed groups of three digits.
@@ -47,15 +46,15 @@ func (a *API) tlogTile(w http.ResponseWriter, r *http.Request) {
 	}
 	var data []byte
 	if t.L == -1 {
-		data, err = a.svc.EntryBundle(r.Context(), t)
+		data, err = a.log.EntryBundle(r.Context(), t)
 	} else {
-		data, err = a.svc.HashTile(r.Context(), t)
+		data, err = a.log.HashTile(r.Context(), t)
 	}
 	if err != nil {
 		status = a.writeErr(w, r, err)
 		return
 	}
-	if t.W == tileWidth {
+	if t.W == engine.TileWidth {
 		w.Header().Set("Cache-Control", cacheFullTile)
 	} else {
 		w.Header().Set("Cache-Control", cachePartialTile)

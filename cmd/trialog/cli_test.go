@@ -24,7 +24,7 @@ func TestHelp(t *testing.T) {
 		r := c.run(args...).ok(t)
 		r.has(t, "Usage: trialog "+name, "Example:\n  trialog "+name, "Flags:")
 	}
-	top.has(t, "Exit codes: 0 success, 1 failure, 2 audit found a fork or rollback, 64 usage error.")
+	top.has(t, "Exit codes: 0 success, 1 failure (unreachable server, error answer, failed verification), 2 audit found a fork or rollback, 3 consent check answered deny, 64 usage error.")
 	for _, v := range []string{"--version", "version"} {
 		c.run(v).ok(t).has(t, "trialog ", "(revision ", "go1.")
 	}
@@ -36,7 +36,7 @@ func TestHelp(t *testing.T) {
 	// Flags may follow arguments; "--" ends them.
 	c.run("verify", "missing.receipt", "--log-key", "bad").fails(t, exitFailure, "not a note verifier key")
 	c.run("verify", "--log-key", "bad", "--", "-v").fails(t, exitFailure, "not a note verifier key")
-	r = c.run("verify", "--log-key", "@../../personality/receipt/testdata/log.vkey", "--", "-v").fails(t, exitFailure)
+	r = c.run("verify", "--log-key", "@../../receipt/testdata/log.vkey", "--", "-v").fails(t, exitFailure)
 	if !strings.Contains(r.stderr, "-v does not exist") {
 		t.Fatalf("an argument after -- was taken as a flag: %s", r.stderr)
 	}
