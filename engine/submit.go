@@ -174,6 +174,9 @@ func (s *Log) prepare(ctx context.Context, caller statement.Caller, body []byte)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	leaf := envelope.MarshalLeaf(envelope.Leaf{Envelope: env.Envelope, ReceivedAt: now.Format(TimeFormat)})
+	if len(leaf) > MaxLeafSize {
+		return nil, errLeafTooLarge(len(leaf))
+	}
 	id, _ := hex.DecodeString(env.ID)
 	// Judged in the append, after duplicates are answered: a resubmission
 	// of a logged envelope gets its entry, and two statements that

@@ -108,6 +108,11 @@ func (a *API) routes() {
 	r.Handle("/metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	r.HandleFunc("/v1/checkpoint", a.checkpoint).Methods(http.MethodGet)
 
+	// The log as C2SP tlog-tiles, public (tiles_routes.go): the published
+	// checkpoint, hash tiles and entry bundles.
+	r.HandleFunc("/tlog/checkpoint", a.tlogCheckpoint).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix("/tlog/tile/").HandlerFunc(a.tlogTile).Methods(http.MethodGet, http.MethodHead)
+
 	// The log.
 	a.handle(http.MethodGet, "/v1/log", "log", a.getLog)
 	a.handle(http.MethodGet, "/v1/log/leaves", "leaves", a.getLeaves)

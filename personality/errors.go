@@ -64,6 +64,7 @@ var sentinels = []struct {
 }{
 	{statement.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
 	{engine.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument"},
+	{engine.ErrLeafTooLarge, http.StatusBadRequest, "invalid_argument"},
 	{principals.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
 	{principals.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{statement.ErrForbidden, http.StatusForbidden, "permission_denied"},

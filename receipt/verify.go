@@ -23,6 +23,7 @@ import (
 const (
 	CheckFormat     = "receipt format"
 	CheckCheckpoint = "checkpoint"
+	CheckWitnesses  = "witnesses"
 	CheckInclusion  = "inclusion proof"
 	CheckLeaf       = "leaf"
 	CheckSigner     = "signer key"
@@ -74,6 +75,16 @@ type Verifier struct {
 	mu   sync.Mutex
 	cps  map[string]*log.Checkpoint // verified checkpoints by their exact bytes
 	keys keyCache
+
+	cosigned func(signed []byte, log note.Verifier) error // see RequireCosignatures
+}
+
+// RequireCosignatures makes every checkpoint also pass check, such as a
+// witness policy's quorum of cosignatures (witness.Policy.Verify); a
+// checkpoint that fails it fails the "witnesses" check. Call it before
+// verifying anything.
+func (v *Verifier) RequireCosignatures(check func(signed []byte, log note.Verifier) error) {
+	v.cosigned = check
 }
 
 const maxCachedCheckpoints = 4096
@@ -252,6 +263,11 @@ func (v *Verifier) openCheckpoint(b []byte) (*log.Checkpoint, error) {
 	}
 	if len(cp.Hash) != sha256.Size {
 		return nil, fail(CheckCheckpoint, "the root hash is not 32 bytes")
+	}
+	if v.cosigned != nil {
+		if err := v.cosigned(b, v.nv); err != nil {
+			return nil, fail(CheckWitnesses, "%v", err)
+		}
 	}
 	return cp, nil
 }

@@ -37,6 +37,7 @@ func runVerify(ctx context.Context, env *environ, args []string) error {
 	files := fs.String("files", "", "directory of the files that the receipts notarize: DIR/x for RECEIPTS/x.receipt, as submit writes them")
 	quiet := fs.Bool("q", false, "print nothing for valid receipts")
 	verbose := fs.Bool("v", false, "print each receipt's statement, signers and checkpoint")
+	policy := witnessPolicyFlag(fs, env)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -54,6 +55,13 @@ func runVerify(ctx context.Context, env *environ, args []string) error {
 	v, err := receipt.NewVerifier(key)
 	if err != nil {
 		return err
+	}
+	check, err := cosignatureCheck(*policy)
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		v.RequireCosignatures(check)
 	}
 	items, err := listReceipts(rest, *files)
 	if err != nil {
