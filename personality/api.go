@@ -80,6 +80,7 @@ func (a *API) routes() {
 	a.Handle(http.MethodPost, "/v1/entries", "submit", a.postEntry)
 	a.Handle(http.MethodPost, "/v1/entries:batch", "batch", a.postBatch)
 	a.Handle(http.MethodPost, "/v1/admin/principals", "principals", a.postPrincipal)
+	a.registerCredentialRoutes()
 	a.Handle(http.MethodPost, "/v1/records/verify", "records_verify", a.postRecordsVerify)
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -135,8 +136,11 @@ func (a *API) classify(r *http.Request, err error) *Error {
 	var apiErr *Error
 	var unk *envelope.UnknownKeyError
 	var mbe *http.MaxBytesError
+	var revoked *storage.KeyRevokedError
 	switch {
 	case errors.As(err, &apiErr):
+	case errors.As(err, &revoked):
+		apiErr = newError(http.StatusForbidden, "permission_denied", "%s", revoked.Error())
 	case errors.As(err, &mbe):
 		apiErr = newError(http.StatusRequestEntityTooLarge, "too_large", "the request body is over the limit of %d bytes", mbe.Limit)
 	case errors.As(err, &unk):

@@ -160,8 +160,11 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 	if err != nil {
 		return nil, err
 	}
-	keys, err := s.callerKeys(ctx, caller)
+	keys, revoked, err := s.callerKeys(ctx, caller)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkRevoked(env, revoked); err != nil {
 		return nil, err
 	}
 	if err := env.VerifySignatures(keys); err != nil {
@@ -179,7 +182,12 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 			return kind.Check(ctx, storeReader{st: r, reg: s.reg}, caller, st)
 		}
 	}
+	var keyIDs [][]byte
+	if caller.Role != statement.RoleService {
+		keyIDs = env.KeyIDs
+	}
 	return &storage.Entry{
+		KeyIDs:      keyIDs,
 		Check:       check,
 		ID:          id,
 		LeafHash:    rfc6962.DefaultHasher.HashLeaf(leaf),
@@ -191,16 +199,28 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 	}, nil
 }
 
-func (s *Service) callerKeys(ctx context.Context, caller statement.Caller) (map[string]ed25519.PublicKey, error) {
+// callerKeys returns the caller's valid keys and its revoked ones (with the
+// leaf index of their revocation).
+func (s *Service) callerKeys(ctx context.Context, caller statement.Caller) (map[string]ed25519.PublicKey, map[string]int64, error) {
 	if caller.Role == statement.RoleService {
 		pub := s.ServicePublicKey()
-		return map[string]ed25519.PublicKey{envelope.KeyID(pub): pub}, nil
+		return map[string]ed25519.PublicKey{envelope.KeyID(pub): pub}, nil, nil
 	}
-	keys, err := s.auth.keys(ctx, caller.PrincipalID)
+	ck, err := s.auth.keys(ctx, caller.PrincipalID)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, nil, unavailable(err)
 	}
-	return keys, nil
+	return ck.keys, ck.revoked, nil
+}
+
+// checkRevoked refuses an envelope signed with a revoked key of the caller.
+func checkRevoked(env *envelope.Parsed, revoked map[string]int64) error {
+	for i, sig := range env.Signatures {
+		if idx, ok := revoked[sig.KeyID]; ok {
+			return &storage.KeyRevokedError{KeyID: env.KeyIDs[i], RevokedIndex: idx}
+		}
+	}
+	return nil
 }
 
 // appendAll hands entries to the appender and waits until they are durable.

@@ -67,6 +67,7 @@ func registerServiceKinds(r *statement.Registry) {
 		return
 	}
 	r.Register(statement.Kind{Name: TypePrincipalKey, Parse: parsePrincipalKey})
+	r.Register(statement.Kind{Name: TypeKeyRevocation, Parse: parseKeyRevocation})
 }
 
 // NewPrincipal is a principal to create.
@@ -78,18 +79,14 @@ type CreatedPrincipal = api.CreatedPrincipal
 const maxKeysPerPrincipal = 16
 
 // CreatePrincipal registers a principal with its keys. Each key registration
-// is logged first as a principal.key entry signed with the service key, then
-// the principal, its token hash and its keys are stored.
+// is logged as a principal.key entry signed with the service key, in the
+// same transaction that stores the principal, its token hash and its keys:
+// a failure leaves neither entries nor principal behind, and a retry logs
+// each key once.
 func (s *Service) CreatePrincipal(ctx context.Context, np NewPrincipal) (*CreatedPrincipal, error) {
-	// One creation at a time in this process, so that two requests
-	// registering the same key cannot both log a principal.key entry.
-	// (Across replicas the unique key constraint still refuses the second,
-	// which then leaves an unused registration in the log.)
-	s.principalMu.Lock()
-	defer s.principalMu.Unlock()
 	np.Name = strings.TrimSpace(np.Name)
-	if np.Name == "" || len(np.Name) > 200 {
-		return nil, errInvalid("name is required (at most 200 bytes)")
+	if err := checkPrincipalName(np.Name); err != nil {
+		return nil, err
 	}
 	if !statement.ValidRole(statement.Role(np.Role)) {
 		return nil, errInvalid("role must be one of sponsor, site, regulator, data-user, admin")
@@ -104,7 +101,7 @@ func (s *Service) CreatePrincipal(ctx context.Context, np NewPrincipal) (*Create
 	rand.Read(idb[:])
 	out := &CreatedPrincipal{ID: "pr_" + hex.EncodeToString(idb[:]), Name: np.Name, Role: np.Role, Token: NewToken(), KeyIDs: []string{}, KeyEntries: []string{}}
 	var keys []storage.Key
-	var bodies [][]byte
+	var entries []storage.Entry
 	seen := map[string]bool{}
 	now := s.now().UTC().Format(time.RFC3339)
 	for i, k := range np.PublicKeys {
@@ -122,28 +119,26 @@ func (s *Service) CreatePrincipal(ctx context.Context, np NewPrincipal) (*Create
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			return nil, unavailable(err)
 		}
-		payload, _ := json.Marshal(PrincipalKey{Kind: TypePrincipalKey, Principal: out.ID, Name: np.Name, Role: np.Role, PublicKey: k, KeyID: kid, IssuedAt: now})
-		env := envelope.Sign(statement.PayloadType, payload, s.svcKey)
-		body, _ := json.Marshal(env)
-		bodies = append(bodies, body)
+		e, err := s.serviceEntry(ctx, PrincipalKey{Kind: TypePrincipalKey, Principal: out.ID, Name: np.Name, Role: np.Role, PublicKey: k, KeyID: kid, IssuedAt: now})
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, *e)
 		keys = append(keys, storage.Key{KeyID: mustHex(kid), PublicKey: pub})
 		out.KeyIDs = append(out.KeyIDs, kid)
 	}
-	if len(bodies) > 0 {
-		subs, errs := s.SubmitBatch(ctx, s.serviceCaller(), bodies, 0)
-		for i := range subs {
-			if errs[i] != nil {
-				return nil, errs[i]
-			}
-			keys[i].EntryID = mustHex(subs[i].Entry.ID)
-			out.KeyEntries = append(out.KeyEntries, subs[i].Entry.ID)
-		}
-	}
-	if err := s.store.CreatePrincipal(ctx, storage.Principal{ID: out.ID, Name: np.Name, Role: np.Role}, TokenHash(out.Token), keys); err != nil {
+	res, err := s.store.CreatePrincipalLogged(ctx, storage.Principal{ID: out.ID, Name: np.Name, Role: np.Role}, TokenHash(out.Token), keys, entries)
+	if err != nil {
 		if errors.Is(err, storage.ErrDuplicateKey) {
 			return nil, newError(409, "conflict", "a public key is already registered to a principal")
 		}
 		return nil, unavailable(err)
+	}
+	if len(res) > 0 {
+		s.kickFeeder()
+	}
+	for _, a := range res {
+		out.KeyEntries = append(out.KeyEntries, hex.EncodeToString(a.ID))
 	}
 	s.log.Info("principal created", "principal", out.ID, "role", np.Role, "keys", len(keys))
 	return out, nil
@@ -202,8 +197,9 @@ type cachedPrincipal struct {
 }
 
 type cachedKeys struct {
-	keys map[string]ed25519.PublicKey
-	at   time.Time
+	keys    map[string]ed25519.PublicKey // valid keys
+	revoked map[string]int64             // revoked keys: the revocation's leaf index
+	at      time.Time
 }
 
 const maxAuthCache = 10000
@@ -233,26 +229,45 @@ func (c *authCache) principal(ctx context.Context, token string) (*storage.Princ
 	return p, nil
 }
 
-func (c *authCache) keys(ctx context.Context, principalID string) (map[string]ed25519.PublicKey, error) {
+func (c *authCache) keys(ctx context.Context, principalID string) (cachedKeys, error) {
 	c.mu.Lock()
 	if e, ok := c.keysC[principalID]; ok && time.Since(e.at) < c.ttl {
 		c.mu.Unlock()
-		return e.keys, nil
+		return e, nil
 	}
 	c.mu.Unlock()
 	ks, err := c.st.Keys(ctx, principalID)
 	if err != nil {
-		return nil, err
+		return cachedKeys{}, err
 	}
-	m := make(map[string]ed25519.PublicKey, len(ks))
+	ck := cachedKeys{keys: make(map[string]ed25519.PublicKey, len(ks)), revoked: map[string]int64{}, at: time.Now()}
 	for _, k := range ks {
-		m[hex.EncodeToString(k.KeyID)] = k.PublicKey
+		if k.Revoked() {
+			ck.revoked[hex.EncodeToString(k.KeyID)] = k.RevokedIndex
+			continue
+		}
+		ck.keys[hex.EncodeToString(k.KeyID)] = k.PublicKey
 	}
 	c.mu.Lock()
 	if len(c.keysC) >= maxAuthCache {
 		clear(c.keysC)
 	}
-	c.keysC[principalID] = cachedKeys{keys: m, at: time.Now()}
+	c.keysC[principalID] = ck
 	c.mu.Unlock()
-	return m, nil
+	return ck, nil
+}
+
+// forget drops what the cache holds for a principal: its tokens and keys.
+// Credential changes call it, so that this process sees them at once. (The
+// append lock, not the cache, is what refuses statements signed with a
+// revoked key.)
+func (c *authCache) forget(principalID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.keysC, principalID)
+	for h, e := range c.byTok {
+		if e.p.ID == principalID {
+			delete(c.byTok, h)
+		}
+	}
 }

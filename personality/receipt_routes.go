@@ -75,7 +75,8 @@ func (s *Service) Receipt(ctx context.Context, id string) (*receipt.Receipt, err
 
 // signers returns the key of each signature of a stored entry, in order.
 // Keys come from the signing principal's registered keys, each with the
-// principal.key entry that logged it; trialogd's own entries are signed
+// principal.key entry that logged it (and its leaf index) and, for a revoked
+// key, the leaf index of its revocation; trialogd's own entries are signed
 // with the service key, which has no such entry.
 func (s *Service) signers(ctx context.Context, e *storage.Entry) ([]receipt.Signer, error) {
 	_, env, err := envelope.ParseLeaf(e.Leaf)
@@ -92,7 +93,14 @@ func (s *Service) signers(ctx context.Context, e *storage.Entry) ([]receipt.Sign
 			return nil, unavailable(err)
 		}
 		for _, k := range ks {
-			keys[hex.EncodeToString(k.KeyID)] = receipt.Signer{PublicKey: k.PublicKey, KeyEntry: hex.EncodeToString(k.EntryID)}
+			sg := receipt.Signer{PublicKey: k.PublicKey, KeyEntry: hex.EncodeToString(k.EntryID)}
+			if k.EntryIndex >= 0 {
+				sg.KeyIndex = receipt.Index(k.EntryIndex)
+			}
+			if k.Revoked() {
+				sg.RevokedIndex = receipt.Index(k.RevokedIndex)
+			}
+			keys[hex.EncodeToString(k.KeyID)] = sg
 		}
 	}
 	out := make([]receipt.Signer, len(env.Signatures))

@@ -24,6 +24,12 @@ type Entry struct {
 	ReceivedAt  time.Time
 	Refs        []string // index keys; written, not read back
 
+	// KeyIDs are the ids of the keys that signed the entry, for a principal's
+	// entry (nil for trialogd's own). Append refuses, with a
+	// *KeyRevokedError, an entry signed with a key revoked in the log, under
+	// the same lock that orders revocations. Not stored.
+	KeyIDs [][]byte
+
 	// Check, if set, decides whether the entry may join the log given what
 	// the log holds. Append calls it while it holds the log's append lock,
 	// so that no other append can change the answer before this one
@@ -68,11 +74,31 @@ func (s *Store) Append(ctx context.Context, es []Entry) ([]Appended, error) {
 	if len(es) == 0 {
 		return nil, nil
 	}
+	return s.AppendAtomic(ctx, es, nil)
+}
+
+// AppendAtomic appends es as Append does and then, in the same transaction
+// and still under the log's append lock, calls then with the results (then
+// may be nil). If then fails, nothing is appended and nothing then wrote is
+// kept: the error is returned. The credential changes that go with their log
+// entries (a key and its principal.key entry, a revocation and its entry)
+// are stored this way, so that neither exists without the other.
+func (s *Store) AppendAtomic(ctx context.Context, es []Entry, then func(ctx context.Context, tx *sql.Tx, res []Appended) error) ([]Appended, error) {
 	out := make([]Appended, len(es))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var next int64
 		if err := tx.QueryRowContext(ctx, lockNextIndex).Scan(&next); err != nil {
 			return fmt.Errorf("locking the log: %w", err)
+		}
+		if len(es) == 0 {
+			if then != nil {
+				return then(ctx, tx, out)
+			}
+			return nil
+		}
+		revoked, err := revokedAmong(ctx, tx, es)
+		if err != nil {
+			return err
 		}
 		ids := make([]any, len(es))
 		for i, e := range es {
@@ -94,6 +120,10 @@ func (s *Store) Append(ctx context.Context, es []Entry) ([]Appended, error) {
 				out[i] = Appended{Entry: prev}
 				continue
 			}
+			if err := firstRevoked(e.KeyIDs, revoked); err != nil {
+				out[i] = Appended{Entry: e, Err: err}
+				continue
+			}
 			if e.Check != nil {
 				if err := e.Check(ctx, batchReader{tx: tx, pending: accepted}); err != nil {
 					out[i] = Appended{Entry: e, Err: err}
@@ -113,6 +143,9 @@ func (s *Store) Append(ctx context.Context, es []Entry) ([]Appended, error) {
 			}
 		}
 		if nRows == 0 {
+			if then != nil {
+				return then(ctx, tx, out)
+			}
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO trialog_entries (`+entryColumns+`) VALUES `+tuples(nRows, 7), rows...); err != nil {
@@ -125,6 +158,9 @@ func (s *Store) Append(ctx context.Context, es []Entry) ([]Appended, error) {
 		}
 		if _, err := tx.ExecContext(ctx, updateNextIndex, next); err != nil {
 			return fmt.Errorf("advancing the log: %w", err)
+		}
+		if then != nil {
+			return then(ctx, tx, out)
 		}
 		return nil
 	})
