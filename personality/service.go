@@ -107,7 +107,6 @@ type Service struct {
 	front *compact.Range            // compact range of the latest checkpoint's tree
 	nodes atomic.Pointer[nodeStore] // every node up to the latest checkpoint; nil when off
 
-
 	guardErr atomic.Pointer[string] // set while the consistency guard refuses
 	auth     *authCache
 }
