@@ -164,7 +164,7 @@ func (s *Service) AddKey(ctx context.Context, id, publicKey string, wait time.Du
 		return nil, unavailable(err)
 	}
 	e, err := s.serviceEntry(ctx, PrincipalKey{Kind: TypePrincipalKey, Principal: p.ID, Name: p.Name, Role: p.Role,
-		PublicKey: publicKey, KeyID: kid, IssuedAt: s.now().UTC().Format(time.RFC3339)})
+		PublicKey: publicKey, KeyID: kid, IssuedAt: s.now().UTC().Format(TimeFormat)})
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +275,7 @@ func (s *Service) DeactivatePrincipal(ctx context.Context, id string, wait time.
 
 func (s *Service) revocationEntry(ctx context.Context, id string, k *storage.Key, reason string) (*storage.Entry, error) {
 	st := KeyRevocation{Kind: TypeKeyRevocation, Principal: id, KeyID: hex.EncodeToString(k.KeyID), Reason: reason,
-		IssuedAt: s.now().UTC().Format(time.RFC3339)}
+		IssuedAt: s.now().UTC().Format(TimeFormat)}
 	if len(k.EntryID) == 32 {
 		st.KeyEntry = hex.EncodeToString(k.EntryID)
 	}

@@ -46,6 +46,7 @@ func RegisterTrialRoutes(a *API) {
 	a.Handle(http.MethodGet, "/v1/trials/{trial_id}", "trial", t.getTimeline)
 	a.Handle(http.MethodGet, "/v1/trials/{trial_id}/outcomes", "trial_outcomes", t.getOutcomes)
 	a.Handle(http.MethodPost, "/v1/trials/{trial_id}/delegates", "trial_delegates", t.postDelegate)
+	a.Handle(http.MethodDelete, "/v1/trials/{trial_id}/delegates/{principal}", "trial_delegate", t.deleteDelegate)
 }
 
 type trialRoutes struct {

@@ -39,6 +39,7 @@ func Register(r *statement.Registry) {
 		r.Register(statement.Kind{Name: k.name, Roles: anyRole, Parse: k.parse, Check: checkWrite})
 	}
 	r.Register(statement.Kind{Name: TypeDelegation, Parse: ParseDelegation, Check: checkDelegation})
+	r.Register(statement.Kind{Name: TypeDelegationRevocation, Parse: ParseDelegationRevocation, Check: checkDelegationRevocation})
 }
 
 // checkRegistration decides a trial.registration. A registration whose
@@ -187,7 +188,7 @@ func checkDelegation(ctx context.Context, r statement.Reader, caller statement.C
 // logs when owner delegates trial to principal.
 func DelegationStatement(trial, principal, owner string, now time.Time) []byte {
 	b, _ := json.Marshal(Delegation{
-		Header:      Header{Kind: TypeDelegation, TrialID: trial, IssuedAt: now.UTC().Format(time.RFC3339)},
+		Header:      Header{Kind: TypeDelegation, TrialID: trial, IssuedAt: now.UTC().Format(issuedAtFormat)},
 		Principal:   principal,
 		DelegatedBy: owner,
 	})
