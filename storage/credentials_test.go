@@ -1,0 +1,78 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"testing"
+)
+
+// TestRevocationUnderTheAppendLock: once a revocation commits, Append
+// refuses entries signed with the key, whatever any cache says, and keeps
+// those of other keys in the same batch; the revocation, its entry and the
+// key's state change together or not at all.
+func TestRevocationUnderTheAppendLock(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	kidA, kidB := sha256.Sum256([]byte("key a")), sha256.Sum256([]byte("key b"))
+	keys := []Key{{KeyID: kidA[:], PublicKey: make([]byte, 32)}, {KeyID: kidB[:], PublicKey: make([]byte, 32)}}
+	keys[1].PublicKey[0] = 1
+	res, err := st.CreatePrincipalLogged(ctx, Principal{ID: "p1", Name: "P", Role: "site"}, []byte("01234567890123456789012345678901"), keys, []Entry{entry("key a"), entry("key b")})
+	if err != nil || res[0].LeafIndex != 0 || res[1].LeafIndex != 1 {
+		t.Fatalf("create: %v %+v", err, res)
+	}
+	signed := func(name string, kid []byte) Entry { e := entry(name); e.KeyIDs = [][]byte{kid}; return e }
+	if res, err := st.Append(ctx, []Entry{signed("by a", kidA[:])}); err != nil || res[0].Err != nil {
+		t.Fatalf("before revocation: %v %v", err, res[0].Err)
+	}
+
+	// A revocation whose store fails (the key is not this principal's)
+	// logs nothing.
+	if _, err := st.RevokeKeysLogged(ctx, "p2", [][]byte{kidA[:]}, []Entry{entry("bad revocation")}, false); err == nil {
+		t.Fatal("revoking another principal's key succeeded")
+	}
+	if n, _ := st.NextIndex(ctx); n != 3 {
+		t.Fatalf("a failed revocation left the log at %d entries", n)
+	}
+	rev, err := st.RevokeKeysLogged(ctx, "p1", [][]byte{kidA[:]}, []Entry{entry("revocation a")}, false)
+	if err != nil || rev[0].LeafIndex != 3 {
+		t.Fatalf("revocation: %v %+v", err, rev)
+	}
+	if _, err := st.RevokeKeysLogged(ctx, "p1", [][]byte{kidA[:]}, []Entry{entry("revocation a again")}, false); !errors.Is(err, ErrAlreadyRevoked) {
+		t.Fatalf("second revocation: %v", err)
+	}
+	res, err = st.Append(ctx, []Entry{signed("after by a", kidA[:]), signed("after by b", kidB[:])})
+	var kre *KeyRevokedError
+	if err != nil || !errors.As(res[0].Err, &kre) || kre.RevokedIndex != 3 || res[1].Err != nil || res[1].LeafIndex != 4 {
+		t.Fatalf("after revocation: %v %+v", err, res)
+	}
+	ks, err := st.Keys(ctx, "p1")
+	if err != nil || len(ks) != 2 {
+		t.Fatal(err)
+	}
+	for _, k := range ks {
+		if string(k.KeyID) == string(kidA[:]) && (!k.Revoked() || k.RevokedIndex != 3 || k.EntryIndex != 0) {
+			t.Fatalf("key a: %+v", k)
+		}
+	}
+
+	// Deactivation with a stale key list is refused whole.
+	if _, err := st.RevokeKeysLogged(ctx, "p1", nil, nil, true); !errors.Is(err, ErrKeysChanged) {
+		t.Fatalf("deactivation missing key b: %v", err)
+	}
+	if _, err := st.RevokeKeysLogged(ctx, "p1", [][]byte{kidB[:]}, []Entry{entry("deactivation b")}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PrincipalByToken(ctx, []byte("01234567890123456789012345678901")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("token of a deactivated principal: %v", err)
+	}
+	if err := st.ReplaceToken(ctx, "p1", []byte("x1234567890123456789012345678901")); !errors.Is(err, ErrDeactivated) {
+		t.Fatalf("new token for a deactivated principal: %v", err)
+	}
+	if _, err := st.AddKeyLogged(ctx, "p1", Key{KeyID: make([]byte, 32), PublicKey: make([]byte, 32)}, entry("late key")); !errors.Is(err, ErrDeactivated) {
+		t.Fatalf("key for a deactivated principal: %v", err)
+	}
+	if n, _ := st.NextIndex(ctx); n != 6 {
+		t.Fatalf("log at %d entries, want 6", n)
+	}
+}
