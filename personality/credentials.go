@@ -20,6 +20,7 @@ import (
 	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
+	"github.com/trialog/trialog/trials"
 )
 
 // TypeKeyRevocation is the statement trialogd logs, signed with its service
@@ -58,6 +59,12 @@ func parseKeyRevocation(payload []byte) (statement.Statement, error) {
 	var k KeyRevocation
 	if err := statement.Decode(TypeKeyRevocation, payload, &k); err != nil {
 		return nil, err
+	}
+	if k.Kind != TypeKeyRevocation {
+		return nil, statement.Invalidf("type must be %q", TypeKeyRevocation)
+	}
+	if !trials.ValidPrincipalID(k.Principal) {
+		return nil, statement.Invalidf("%s: principal must be a principal id", TypeKeyRevocation)
 	}
 	if !statement.IsHexDigest(k.KeyID) {
 		return nil, statement.Invalidf("%s: key_id must be 64 lowercase hex digits", TypeKeyRevocation)
