@@ -298,8 +298,19 @@ func TestCredentials(t *testing.T) {
 	// An admin made through the API can be deactivated like any other; the
 	// bootstrap admin (the token file's) cannot, and keeps working.
 	admin2 := srv.NewPrincipal(t, "Second administrator", "admin")
-	if _, err := admin2.Client.CreatePrincipal(ctx, api.NewPrincipal{Name: "Made by admin2", Role: "regulator"}); err != nil {
+	made, err := admin2.Client.CreatePrincipal(ctx, api.NewPrincipal{Name: "Made by admin2", Role: "regulator"})
+	if err != nil {
 		t.Fatalf("admin2 creating a principal: %v", err)
+	}
+	// A principal without keys is deactivated without an entry.
+	if status, eb := call(t, http.MethodDelete, srv.URL+"/v1/admin/principals/"+made.ID, admin, nil, &deact); status != http.StatusOK || len(deact.Entries) != 0 {
+		t.Fatalf("deactivating a keyless principal: %d %v %d entries", status, eb, len(deact.Entries))
+	}
+	if _, err := client.New(srv.URL, made.Token).Leaves(ctx, 0, 1); err != nil {
+		t.Fatal(err) // public: works without a valid token
+	}
+	if status, _ := call(t, http.MethodPost, srv.URL+"/v1/consent/check", made.Token, map[string]string{"trial_id": "NCT01234567", "subject": "sub_x", "purpose": "p"}, nil); status != http.StatusUnauthorized {
+		t.Fatalf("deactivated regulator's token: %d", status)
 	}
 	if status, eb := call(t, http.MethodDelete, srv.URL+"/v1/admin/principals/"+admin2.ID, admin, nil, &deact); status != http.StatusOK || len(deact.Entries) != 1 {
 		t.Fatalf("deactivating admin2: %d %v", status, eb)
