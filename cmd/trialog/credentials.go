@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/personality/receipt"
 )
 
 func principalCommands() map[string]command {
@@ -218,4 +221,53 @@ func runTrialUndelegate(ctx context.Context, env *environ, args []string) error 
 	}
 	fmt.Fprintf(env.stdout, "withdrew the delegation of trial %s from %s from leaf %d on: entry %s (%s)\n", rest[0], *principal, e.LeafIndex, e.ID, e.Status)
 	return nil
+}
+
+// checkKeyLife checks online what a receipt's signer line says about its
+// key: the entry at the registration's leaf is the service key's
+// principal.key of this key, with the id the line names, and the entry at the
+// revocation's leaf its principal.key-revocation; both proven in the log. It
+// returns a note to print after the key entry.
+func checkKeyLife(ctx context.Context, cl *client.Client, v *client.Verifier, serviceKey string, s receipt.Signer) (string, error) {
+	svc, err := envelope.DecodeB64(serviceKey)
+	if err != nil || len(svc) != ed25519.PublicKeySize {
+		return "", errors.New("the server announces no service key to check its key entries with")
+	}
+	check := func(index int64, typ, wantID string) (map[string]any, error) {
+		e, err := cl.Leaf(ctx, index)
+		if err != nil {
+			return nil, fmt.Errorf("fetching leaf %d: %w", index, err)
+		}
+		env, _, err := v.Entry(e)
+		if err != nil {
+			return nil, fmt.Errorf("leaf %d does not verify: %w", index, err)
+		}
+		if err := env.VerifySignatures(map[string]ed25519.PublicKey{envelope.KeyID(svc): svc}); err != nil || len(env.Signatures) != 1 {
+			return nil, fmt.Errorf("leaf %d is not signed by the service key alone", index)
+		}
+		var st map[string]any
+		if err := json.Unmarshal(env.PayloadBytes, &st); err != nil {
+			return nil, fmt.Errorf("leaf %d holds no JSON statement", index)
+		}
+		if st["type"] != typ || st["key_id"] != s.KeyID() || (wantID != "" && e.ID != wantID) {
+			return nil, fmt.Errorf("leaf %d is not the %s of this key", index, typ)
+		}
+		return st, nil
+	}
+	var note string
+	if s.KeyIndex != nil {
+		st, err := check(*s.KeyIndex, "principal.key", s.KeyEntry)
+		if err != nil {
+			return "", err
+		}
+		note = fmt.Sprintf(" at leaf %d (checked: %s, %v)", *s.KeyIndex, st["principal"], st["name"])
+	}
+	if s.RevokedIndex != nil {
+		st, err := check(*s.RevokedIndex, "principal.key-revocation", "")
+		if err != nil {
+			return "", err
+		}
+		note += fmt.Sprintf("; revoked at leaf %d (checked: %v), after this entry: the signature counts", *s.RevokedIndex, st["reason"])
+	}
+	return note, nil
 }

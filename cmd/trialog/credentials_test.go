@@ -1,12 +1,20 @@
 package main
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/personality/receipt"
 )
 
@@ -56,7 +64,8 @@ func TestCredentialCommands(t *testing.T) {
 	// The fresh receipt of the earlier entry verifies, and says when the
 	// key stopped counting.
 	rc2 := filepath.Join(w.dir, "doc-after.receipt")
-	w.cli.run("entry", "--receipt", rc2, vr.EntryID).ok(t)
+	w.cli.run("entry", "--receipt", rc2, vr.EntryID).ok(t).has(t, "registered by entry "+w.sponsor.KeyEntries[0]+" at leaf ", "(checked: "+id+", Acme Pharma)",
+		"; revoked at leaf "+revLeaf+" (checked: key-revoked), after this entry")
 	if !strings.Contains(string(readFile(t, rc2)), " revoked "+revLeaf+"\n") {
 		t.Fatalf("receipt fetched after the revocation:\n%s", readFile(t, rc2))
 	}
@@ -96,4 +105,51 @@ func TestCredentialCommands(t *testing.T) {
 	w.cli.run("principal", "deactivate", "--admin-token-file", admin, id).ok(t).has(t, "deactivated", "1 key(s) revoked", "revocation")
 	w.cli.run("trial", "undelegate", "--token-file", newTok, "--principal", site.ID, "NCT01234568").fails(t, exitFailure, "401")
 	w.cli.run("principal", "deactivate", "--admin-token-file", newTok, site.ID).fails(t, exitFailure, "401")
+}
+
+// TestEntryChecksKeyLife: trialog entry checks, against the log, the
+// registration and revocation leaves a receipt names; a server that points
+// them at other leaves is caught.
+func TestEntryChecksKeyLife(t *testing.T) {
+	w := newWorld(t)
+	admin := w.srv.AdminToken(t)
+	doc := filepath.Join(w.dir, "doc.pdf")
+	writeFile(t, doc, "a document")
+	rc := filepath.Join(w.dir, "doc.receipt")
+	w.cli.run("submit", "--key", w.keyFile, "--type", "record.digest", "--file", doc, "--receipt", rc).ok(t)
+	doc2 := filepath.Join(w.dir, "doc2.pdf")
+	writeFile(t, doc2, "another document")
+	w.cli.run("submit", "--key", w.keyFile, "--type", "record.digest", "--file", doc2, "--receipt", doc2+".receipt").ok(t)
+	r, _ := receipt.Parse(readFile(t, doc2+".receipt"))
+	v, _ := receipt.NewVerifier(w.logKey)
+	vr, err := v.Verify(r)
+	if err != nil || r.Signers[0].KeyIndex == nil {
+		t.Fatalf("receipt: %v %+v", err, r.Signers[0])
+	}
+	reg := *r.Signers[0].KeyIndex
+	if _, err := client.New(w.srv.URL, admin).RevokeKey(context.Background(), w.sponsor.ID, w.sponsor.KeyIDs[0], 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// A proxy that moves the registration to the leaf of the first
+	// document, which precedes the entry but is not a principal.key.
+	target, _ := url.Parse(w.srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if !strings.HasSuffix(resp.Request.URL.Path, "/receipt") {
+			return nil
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		b = []byte(strings.Replace(string(b), " registered "+strconv.FormatInt(reg, 10)+" ", " registered "+strconv.FormatInt(reg+1, 10)+" ", 1))
+		resp.Body = io.NopCloser(strings.NewReader(string(b)))
+		resp.ContentLength = int64(len(b))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+		return nil
+	}
+	ps := httptest.NewServer(proxy)
+	defer ps.Close()
+	w.cli.run("entry", vr.EntryID).ok(t).has(t, "(checked: "+w.sponsor.ID)
+	w.cli.run("entry", "--url", ps.URL, vr.EntryID).fails(t, exitFailure, "signer key", "leaf "+strconv.FormatInt(reg+1, 10)+" is not")
 }
