@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -74,5 +75,36 @@ func TestRevocationUnderTheAppendLock(t *testing.T) {
 	}
 	if n, _ := st.NextIndex(ctx); n != 6 {
 		t.Fatalf("log at %d entries, want 6", n)
+	}
+}
+
+// TestMigrationFillsKeyIndex: schema version 5 gives keys registered before
+// it the leaf index of their principal.key entry.
+func TestMigrationFillsKeyIndex(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	kid := sha256.Sum256([]byte("old key"))
+	if _, err := st.CreatePrincipalLogged(ctx, Principal{ID: "p1", Name: "P", Role: "site"}, make([]byte, 32), []Key{{KeyID: kid[:], PublicKey: make([]byte, 32)}}, []Entry{entry("old key")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().Exec(`UPDATE trialog_keys SET entry_index = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stmts []string
+	for _, m := range ms {
+		if strings.HasSuffix(m.name, "_credentials.sql") {
+			stmts = splitSQL(m.sql)
+		}
+	}
+	if _, err := st.DB().Exec(stmts[len(stmts)-1]); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := st.Keys(ctx, "p1")
+	if err != nil || len(ks) != 1 || ks[0].EntryIndex != 0 {
+		t.Fatalf("keys after the migration: %+v %v", ks, err)
 	}
 }
