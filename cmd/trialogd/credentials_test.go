@@ -406,6 +406,13 @@ func TestUndelegate(t *testing.T) {
 		return []byte(`{"type":"trial.milestone","trial_id":"` + trial + `","issued_at":"2026-01-02T00:00:00Z","event":"` + event + `","at":"2026-01-02T00:00:00Z"}`)
 	}
 	early := mustSubmit(t, site, milestone("first_participant_in"))
+	mint := func() int {
+		status, _ := call(t, http.MethodPost, srv.URL+"/v1/consent/subjects", site.Token, map[string]string{"trial_id": trial}, nil)
+		return status
+	}
+	if status := mint(); status >= 300 {
+		t.Fatalf("delegated site minting a consent subject: %d", status)
+	}
 
 	path := srv.URL + "/v1/trials/" + url.PathEscape(trial) + "/delegates/" + site.ID
 	for who, tok := range map[string]string{"the delegate": site.Token, "another sponsor": otherSponsor.Token, "the admin": srv.AdminToken(t)} {
@@ -426,6 +433,9 @@ func TestUndelegate(t *testing.T) {
 
 	if status, _, err := submitStatement(t, site, milestone("database_lock")); status != http.StatusForbidden {
 		t.Fatalf("withdrawn delegate submitting: %d %v", status, err)
+	}
+	if status := mint(); status != http.StatusForbidden {
+		t.Fatalf("withdrawn site minting a consent subject: %d", status)
 	}
 	var tl personality.TrialTimeline
 	trialGet(t, srv, trial, "", &tl)
