@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/personality"
 	"github.com/trialog/trialog/records"
 	"github.com/trialog/trialog/statement"
@@ -88,7 +89,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
@@ -119,6 +120,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	api := personality.NewAPI(svc, reg)
 	personality.RegisterTrialRoutes(api)
 	personality.RegisterConsentRoutes(api)
+	personality.RegisterFHIRRoutes(api)
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
