@@ -3,6 +3,7 @@ package trials
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,7 +30,7 @@ type DelegationRevocation struct {
 func ParseDelegationRevocation(payload []byte) (statement.Statement, error) {
 	const t = TypeDelegationRevocation
 	var d DelegationRevocation
-	if err := decode(t, payload, &d); err != nil {
+	if err := decode(t, payload, &d, time.Now()); err != nil {
 		return nil, err
 	}
 	if !principalID.MatchString(d.Principal) || !principalID.MatchString(d.RevokedBy) {
@@ -44,7 +45,7 @@ func ParseDelegationRevocation(payload []byte) (statement.Statement, error) {
 // checkDelegationRevocation decides a trial.delegation-revocation
 // (trialogd's own): revoked_by must be the trial's owner, and the principal
 // a current delegate by the named delegation.
-func checkDelegationRevocation(ctx context.Context, r statement.Reader, caller statement.Caller, st statement.Statement) error {
+func checkDelegationRevocation(ctx context.Context, r statement.State, caller statement.Caller, st statement.Statement) error {
 	d := st.(*DelegationRevocation)
 	t, err := loadFor(ctx, r, d)
 	if err != nil {
@@ -57,6 +58,24 @@ func checkDelegationRevocation(ctx context.Context, r statement.Reader, caller s
 		return fmt.Errorf("%w: %s is not a delegate of trial %s by delegation %s", ErrNotDelegate, d.Principal, t.ID, d.Delegation)
 	}
 	return nil
+}
+
+// applyDelegationRevocation removes the delegate a revocation by the owner
+// names (only those count, as in Build).
+func applyDelegationRevocation(ctx context.Context, s statement.State, e statement.Logged) error {
+	d := e.Statement.(*DelegationRevocation)
+	t, err := LoadState(ctx, s, d.Trial())
+	if errors.Is(err, ErrUnknownTrial) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if d.RevokedBy != t.Owner || t.Delegates[d.Principal] != d.Delegation {
+		return nil
+	}
+	delete(t.Delegates, d.Principal)
+	return putState(ctx, s, t)
 }
 
 // DelegationRevocationStatement is the payload of the

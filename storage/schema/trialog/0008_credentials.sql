@@ -1,4 +1,4 @@
--- trialog schema version 5: credentials that can be taken back.
+-- trialog schema version 8: credentials that can be taken back.
 --
 -- entry_index is the leaf index of the principal.key entry that registered
 -- the key (filled below for keys registered before this version; NULL only
