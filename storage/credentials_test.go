@@ -78,7 +78,7 @@ func TestRevocationUnderTheAppendLock(t *testing.T) {
 	}
 }
 
-// TestMigrationFillsKeyIndex: schema version 5 gives keys registered before
+// TestMigrationFillsKeyIndex: the credentials schema version gives keys registered before
 // it the leaf index of their principal.key entry.
 func TestMigrationFillsKeyIndex(t *testing.T) {
 	ctx := context.Background()

@@ -79,7 +79,7 @@ type Key struct {
 	PublicKey ed25519.PublicKey
 	EntryID   []byte // the principal.key entry that logged it
 	// EntryIndex is that entry's leaf index, -1 when not recorded (keys
-	// registered before schema version 5 whose entry is not in the log).
+	// registered before schema version 8 whose entry is not in the log).
 	EntryIndex int64
 	// RevokedIndex is the leaf index of the principal.key-revocation entry
 	// from which on the key no longer counts, -1 while it is valid;

@@ -24,6 +24,7 @@ import (
 	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/personality/receipt"
 	"github.com/trialog/trialog/statement"
+	"github.com/trialog/trialog/storage"
 )
 
 // call sends a JSON request with token and decodes a 2xx answer into out;
@@ -533,7 +534,7 @@ func TestPrincipalCreationAtomic(t *testing.T) {
 		t.Fatalf("retry: %d %v", status, eb)
 	}
 	var refs int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM trialog_entry_refs WHERE ref = ?`, "key:"+kid).Scan(&refs); err != nil {
+	if err := db.QueryRow(`SELECT COUNT(*) FROM trialog_refs WHERE ref_hash = ?`, storage.RefKey("key:"+kid)).Scan(&refs); err != nil {
 		t.Fatal(err)
 	}
 	if n := next(); n != start+1 || refs != 1 || len(p.KeyEntries) != 1 {

@@ -16,4 +16,6 @@ ALTER TABLE trialog_principals ADD COLUMN deactivated_at DATETIME(6) NULL;
 
 -- Keys registered before this version: their principal.key entry's index,
 -- from the log's own order.
-UPDATE trialog_keys k JOIN trialog_entries e ON e.id = k.entry_id SET k.entry_index = e.leaf_index WHERE k.entry_index IS NULL;
+-- (id_key, the first 16 bytes of the id, is the entries' unique key.)
+UPDATE trialog_keys k JOIN trialog_entries e ON e.id_key = LEFT(k.entry_id, 16) AND e.id = k.entry_id
+  SET k.entry_index = e.leaf_index WHERE k.entry_index IS NULL;
