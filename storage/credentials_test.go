@@ -108,3 +108,42 @@ func TestMigrationFillsKeyIndex(t *testing.T) {
 		t.Fatalf("keys after the migration: %+v %v", ks, err)
 	}
 }
+
+// TestRevocationRacingAnAppend revokes a key while an append of an entry
+// signed with it is between its checks and the log's lock (from inside its
+// Check, on another connection): the append notices under the lock, decides
+// the batch again and refuses the entry, keeping the other.
+func TestRevocationRacingAnAppend(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	kidA, kidB := sha256.Sum256([]byte("key a")), sha256.Sum256([]byte("key b"))
+	keys := []Key{{KeyID: kidA[:], PublicKey: make([]byte, 32)}, {KeyID: kidB[:], PublicKey: make([]byte, 32)}}
+	if _, err := st.CreatePrincipalLogged(ctx, Principal{ID: "p1", Name: "P", Role: "site"}, make([]byte, 32), keys, []Entry{entry("key a"), entry("key b")}); err != nil {
+		t.Fatal(err)
+	}
+	checks := 0
+	var revIndex int64 = -1
+	racing := entry("signed by a while revoked")
+	racing.KeyIDs = [][]byte{kidA[:]}
+	racing.Check = func(ctx context.Context, _ State) error {
+		checks++
+		if checks == 1 {
+			res, err := st.RevokeKeysLogged(ctx, "p1", [][]byte{kidA[:]}, []Entry{entry("revocation a")}, false)
+			if err != nil {
+				return err
+			}
+			revIndex = res[0].LeafIndex
+		}
+		return nil
+	}
+	other := entry("signed by b")
+	other.KeyIDs = [][]byte{kidB[:]}
+	res, err := st.Append(ctx, []Entry{racing, other})
+	var kre *KeyRevokedError
+	if err != nil || !errors.As(res[0].Err, &kre) || kre.RevokedIndex != revIndex || res[1].Err != nil || res[1].LeafIndex <= revIndex {
+		t.Fatalf("append racing a revocation: %v %+v (revocation at %d, %d checks)", err, res, revIndex, checks)
+	}
+	if checks != 1 {
+		t.Fatalf("the racing entry was checked %d times; refused before its check on the second run, want 1", checks)
+	}
+}
