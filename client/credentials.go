@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/trialog/trialog/personality/api"
+	"github.com/trialog/trialog/api"
 )
 
 // RotateToken gives a principal a new token and kills every earlier one

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/trialog/trialog/client"
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/receipt"
 )
 
 // TestCredentialCommands drives the credential subcommands against a real

@@ -16,13 +16,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/receipt"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 )
@@ -438,7 +437,7 @@ func TestUndelegate(t *testing.T) {
 	if status := mint(); status != http.StatusForbidden {
 		t.Fatalf("withdrawn site minting a consent subject: %d", status)
 	}
-	var tl personality.TrialTimeline
+	var tl api.TrialTimeline
 	trialGet(t, srv, trial, "", &tl)
 	verifyTimeline(t, info.PublicKey, tl)
 	found := false
