@@ -38,6 +38,7 @@ import (
 	"github.com/trialog/trialog/storage"
 	"github.com/trialog/trialog/trials"
 	"github.com/trialog/trialog/trials/trialsvc"
+	"github.com/trialog/trialog/witness"
 )
 
 // Config is trialogd's configuration. Every field has a flag in
@@ -83,6 +84,11 @@ type Config struct {
 	// client address (see personality.Config).
 	AuthFailureRate  float64
 	AuthFailureBurst int
+	// WitnessPolicyFile, if set, is a witness policy (Sigsum/Tessera
+	// format): checkpoints are published only once its quorum cosigned.
+	WitnessPolicyFile string
+	WitnessTimeout    time.Duration
+	WitnessRefresh    time.Duration
 }
 
 // Run starts trialogd on cfg.Listen (and cfg.AdminListen) and serves until
@@ -142,6 +148,18 @@ func ServeListeners(ctx context.Context, cfg Config, logger *slog.Logger, ln, ad
 		ln = netutil.LimitListener(ln, cfg.MaxConnections)
 		if adminLn != nil {
 			adminLn = netutil.LimitListener(adminLn, cfg.MaxConnections)
+		}
+	}
+	var policy *witness.Policy
+	if cfg.WitnessPolicyFile != "" {
+		b, err := os.ReadFile(cfg.WitnessPolicyFile)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("reading the witness policy: %w", err)
+		}
+		if policy, err = witness.ParsePolicy(b); err != nil {
+			closeAll()
+			return fmt.Errorf("%s: %w", cfg.WitnessPolicyFile, err)
 		}
 	}
 	db, err := openWithRetry(ctx, cfg.MySQLDSN, logger)
@@ -230,7 +248,7 @@ func ServeListeners(ctx context.Context, cfg Config, logger *slog.Logger, ln, ad
 		}
 		return errors.Join(errs...)
 	}
-	l := &logRun{cfg: cfg, logger: logger, db: db, reg: reg, front: front, ln: ln, serveErr: serveErr, stopHTTP: stopHTTP}
+	l := &logRun{cfg: cfg, policy: policy, logger: logger, db: db, reg: reg, front: front, ln: ln, serveErr: serveErr, stopHTTP: stopHTTP}
 	if adminLn != nil {
 		l.adminAddr = adminLn.Addr().String()
 	}
@@ -293,6 +311,7 @@ func ServeListeners(ctx context.Context, cfg Config, logger *slog.Logger, ln, ad
 // replica.
 type logRun struct {
 	cfg       Config
+	policy    *witness.Policy // nil without --witness-policy
 	logger    *slog.Logger
 	db        *sql.DB
 	reg       *prometheus.Registry
@@ -366,6 +385,9 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 		MaxBatch:           cfg.MaxBatch,
 		QueueSize:          cfg.QueueSize,
 		NodeCacheLeaves:    nodeLeaves,
+		WitnessPolicy:      l.policy,
+		WitnessTimeout:     cfg.WitnessTimeout,
+		WitnessRefresh:     cfg.WitnessRefresh,
 	})
 	if err != nil {
 		return fail(err)
@@ -402,7 +424,8 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 	l.front.serve(api.Handler())
 	logger.Info("trialogd serving", "addr", l.ln.Addr().String(), "admin_addr", l.adminAddr, "tls", cfg.TLSCert != "",
 		"origin", lg.Origin(), "tree_id", lg.TreeID(),
-		"public_key", lg.PublicKey(), "admin_token_file", dir.AdminTokenPath(), "trillian", trillianMode(cfg))
+		"public_key", lg.PublicKey(), "admin_token_file", dir.AdminTokenPath(), "trillian", trillianMode(cfg),
+		"witness_quorum", quorumName(l.policy))
 
 	select {
 	case err = <-l.serveErr:
@@ -455,4 +478,11 @@ func openWithRetry(ctx context.Context, dsn string, logger *slog.Logger) (*sql.D
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+func quorumName(p *witness.Policy) string {
+	if p == nil {
+		return "none (no witness policy)"
+	}
+	return p.Quorum()
 }
