@@ -24,6 +24,7 @@ import (
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 	"github.com/trialog/trialog/trials"
+	"github.com/trialog/trialog/web"
 )
 
 // Config is trialogd's configuration. Every field has a flag in
@@ -120,7 +121,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	personality.RegisterTrialRoutes(api)
 	personality.RegisterConsentRoutes(api)
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		// The pages (/patient, /trials/{id}, /log) beside the API.
+		Handler:           web.Mount(api.Handler(), web.Options{Logger: logger}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      personality.MaxWait + 30*time.Second,

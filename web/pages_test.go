@@ -1,0 +1,505 @@
+package web_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// chromium returns the path of a Chromium or Chrome binary. Outside CI the
+// browser tests skip without one; in CI (CI=true) they fail.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no chromium on PATH: the page tests need it in CI (.ci/run installs Debian's chromium)")
+	}
+	t.Skip("no chromium on PATH: skipping the page tests (apt-get install chromium to run them)")
+	return ""
+}
+
+// browser is one headless Chromium with a recorder of what its pages send
+// and log.
+type browser struct {
+	ctx context.Context
+
+	mu       sync.Mutex
+	requests []*network.Request
+	console  []string
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	path := chromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // root in CI containers
+		chromedp.Headless,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	b := &browser{ctx: ctx}
+	err := chromedp.Listen(ctx, func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			b.requests = append(b.requests, ev.Request)
+		case *runtime.EventConsoleAPICalled:
+			for _, a := range ev.Args {
+				b.console = append(b.console, string(a.Value)+a.Description)
+			}
+		case *runtime.EventExceptionThrown:
+			b.console = append(b.console, "exception: "+ev.ExceptionDetails.Text+" "+fmt.Sprint(ev.ExceptionDetails.Exception))
+		case *log.EventEntryAdded:
+			b.console = append(b.console, string(ev.Entry.Source)+": "+ev.Entry.Text)
+		}
+	})
+	if err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return b
+}
+
+func (b *browser) reset() {
+	b.mu.Lock()
+	b.requests, b.console = nil, nil
+	b.mu.Unlock()
+}
+
+func (b *browser) sent() []*network.Request {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*network.Request(nil), b.requests...)
+}
+
+func (b *browser) logs() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.console...)
+}
+
+// open loads url at a window size and waits until the page has decided:
+// data-verification is ok or failed. It returns that state.
+func (b *browser) open(t *testing.T, url string, width, height int64) string {
+	t.Helper()
+	err := chromedp.Do(b.ctx,
+		chromedp.EmulateViewport(width, height),
+		chromedp.Navigate("about:blank"),
+		chromedp.Navigate(url),
+	)
+	if err != nil {
+		t.Fatalf("loading %s: %v\nconsole: %q", url, err, b.logs())
+	}
+	return b.decided(t)
+}
+
+// decided waits until the page's data-verification is ok or failed.
+func (b *browser) decided(t *testing.T) string {
+	t.Helper()
+	state, err := chromedp.Run(b.ctx, chromedp.Poll[string](decidedJS, chromedp.WithPollingTimeout(60*time.Second)))
+	if err != nil {
+		t.Fatalf("waiting for the verification: %v\nconsole: %q", err, b.logs())
+	}
+	return state
+}
+
+const decidedJS = `(() => { const s = document.querySelector('main').dataset.verification; return s === 'pending' ? false : s; })()`
+
+func (b *browser) text(t *testing.T, sel string) string {
+	t.Helper()
+	return eval[string](t, b, fmt.Sprintf(`(document.querySelector(%q) || {}).innerText || ''`, sel))
+}
+
+func eval[T any](t *testing.T, b *browser, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	return v
+}
+
+// screenshot saves the whole page under testdata/screenshots (ignored by
+// git) and checks that nothing is wider than the window.
+func (b *browser) screenshot(t *testing.T, name string, width int64) {
+	t.Helper()
+	if eval[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+		w := eval[int64](t, b, `document.documentElement.scrollWidth`)
+		t.Errorf("%s: the page is %d px wide in a %d px window", name, w, width)
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("testdata", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// noCSPViolation fails on any Content-Security-Policy report or script
+// error in the console.
+func (b *browser) noErrors(t *testing.T) {
+	t.Helper()
+	for _, l := range b.logs() {
+		if strings.Contains(l, "Content Security Policy") || strings.HasPrefix(l, "exception:") {
+			t.Errorf("console: %s", l)
+		}
+	}
+}
+
+var sizes = []struct {
+	name          string
+	width, height int64
+}{{"phone", 375, 812}, {"desktop", 1280, 900}, {"narrow", 320, 640}}
+
+func TestPages(t *testing.T) {
+	b := newBrowser(t)
+	s := newScenario(t)
+	f := newFront(t, s.srv.URL)
+	trialURL := f.URL + "/trials/" + s.trial
+	patientURL := f.URL + "/patient#secret=" + s.secretURL() + "&trial=" + s.trial
+
+	t.Run("trial", func(t *testing.T) {
+		for _, sz := range sizes {
+			b.reset()
+			if got := b.open(t, trialURL, sz.width, sz.height); got != "ok" {
+				t.Fatalf("%s: data-verification = %s: %s", sz.name, got, b.text(t, "#verification"))
+			}
+			b.screenshot(t, "trial-"+sz.name, sz.width)
+		}
+		b.noErrors(t)
+		if v := b.text(t, "#switch-verdict"); !strings.HasPrefix(v, "Yes. 3 of the 3 outcomes differ") {
+			t.Errorf("verdict: %q", v)
+		}
+		statuses := eval[[]string](t, b, `[...document.querySelectorAll('#outcomes > li')].map(li => li.dataset.status + ':' + li.querySelector('.badge').innerText)`)
+		want := []string{"demoted:Demoted to secondary", "promoted:Promoted to primary", "added:Added"}
+		if strings.Join(statuses, ",") != strings.Join(want, ",") {
+			t.Errorf("outcome statuses = %q, want %q", statuses, want)
+		}
+		types := eval[[]string](t, b, `[...document.querySelectorAll('#timeline > li')].map(li => li.dataset.type)`)
+		if want := "trial.registration,trial.protocol,trial.consent-form,trial.delegation,trial.milestone,trial.results"; strings.Join(types, ",") != want {
+			t.Errorf("timeline = %q, want %s", types, want)
+		}
+		tl := b.text(t, "#timeline")
+		for _, want := range []string{"Protocol, version 1.0", "Milestone: first participant in", "Logged by the log at", "Dated by its author",
+			"Receipt (proof file)", "Signed by the log service itself", s.srv.Config.Origin} {
+			if want == s.srv.Config.Origin {
+				continue
+			}
+			if !strings.Contains(tl, want) {
+				t.Errorf("timeline lacks %q", want)
+			}
+		}
+		if k := b.text(t, "#log-key"); k != s.info.PublicKey {
+			t.Errorf("log key shown = %q, want %q", k, s.info.PublicKey)
+		}
+	})
+
+	t.Run("trial tampered proof", func(t *testing.T) {
+		b.reset()
+		f.setTamper(func(r *http.Request, body []byte) []byte {
+			if r.URL.Path == "/v1/trials/"+s.trial {
+				return flipProofByte(body)
+			}
+			return body
+		})
+		defer f.reset()
+		if got := b.open(t, trialURL, 375, 812); got != "failed" {
+			t.Fatalf("data-verification = %s after a proof byte changed", got)
+		}
+		if v := b.text(t, "#verification"); !strings.Contains(v, "could not confirm") || !strings.Contains(v, "inclusion proof") {
+			t.Errorf("verification box: %q", v)
+		}
+		if n := b.text(t, "#outcomes"); n != "" {
+			t.Errorf("an unverified report is shown: %q", n)
+		}
+		b.screenshot(t, "trial-failed-phone", 375)
+	})
+
+	t.Run("trial tampered signature", func(t *testing.T) {
+		b.reset()
+		f.setTamper(func(r *http.Request, body []byte) []byte {
+			if strings.HasSuffix(r.URL.Path, "/receipt") {
+				// The first signer key of the receipt, changed: the
+				// statement's signature no longer verifies with it.
+				return []byte(tamperSigner(string(body)))
+			}
+			return body
+		})
+		defer f.reset()
+		if got := b.open(t, trialURL, 375, 812); got != "failed" {
+			t.Fatalf("data-verification = %s after a receipt's signer changed", got)
+		}
+		if v := b.text(t, "#verification"); !strings.Contains(v, "receipt") {
+			t.Errorf("verification box: %q", v)
+		}
+	})
+
+	t.Run("patient", func(t *testing.T) {
+		for _, sz := range sizes {
+			b.reset()
+			f.reset()
+			if got := b.open(t, patientURL, sz.width, sz.height); got != "ok" {
+				t.Fatalf("%s: data-verification = %s: %s", sz.name, got, b.text(t, "#verification"))
+			}
+			b.screenshot(t, "patient-"+sz.name, sz.width)
+			checkSecretOnlyInStatusBody(t, s, b, f)
+		}
+		b.noErrors(t)
+		if v := b.text(t, "#consent-status"); !strings.HasPrefix(v, "You agreed to take part") {
+			t.Errorf("status: %q", v)
+		}
+		if v := b.text(t, "#form-version"); v != "You agreed on version 1.0 of the consent form." {
+			t.Errorf("form version: %q", v)
+		}
+		recon := eval[string](t, b, `document.querySelector('#reconsent').dataset.reconsent`)
+		if recon != "false" {
+			t.Errorf("reconsent = %s", recon)
+		}
+		purposes := eval[[]string](t, b, `[...document.querySelectorAll('#purposes > li')].map(li => li.innerText)`)
+		if want := "✗ Not allowed Future research beyond this trial|✓ Allowed Analysing the results of this trial"; strings.Join(purposes, "|") != want {
+			t.Errorf("purposes = %q, want %q", purposes, want)
+		}
+		uses := b.text(t, "#uses")
+		for _, want := range []string{
+			"Data user " + s.accessor + " asked to use your data for: Future research beyond this trial. This was refused",
+			"Data user " + s.accessor + " asked to use your data for: Analysing the results of this trial. This was allowed",
+		} {
+			if !strings.Contains(uses, want) {
+				t.Errorf("uses lack %q:\n%s", want, uses)
+			}
+		}
+		if strings.Index(uses, "Future research") > strings.Index(uses, "Analysing") {
+			t.Errorf("uses are not newest first:\n%s", uses)
+		}
+		if v := b.text(t, "main"); !strings.Contains(v, "Withdrawing your consent") || !strings.Contains(v, "Erasing the link to you") {
+			t.Error("the page does not explain withdrawal and erasure")
+		}
+	})
+
+	t.Run("patient form", func(t *testing.T) {
+		b.reset()
+		f.reset()
+		err := chromedp.Do(b.ctx,
+			chromedp.EmulateViewport(375, 812),
+			chromedp.Navigate("about:blank"),
+			chromedp.Navigate(f.URL+"/patient"),
+			chromedp.WaitVisible(`#secret`),
+			chromedp.SendKeys(`#secret`, s.secret),
+			chromedp.SendKeys(`#trial`, s.trial),
+			chromedp.Click(`#secret-form button`),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state := b.decided(t); state != "ok" {
+			t.Fatalf("data-verification = %s: %s", state, b.text(t, "#verification"))
+		}
+		checkSecretOnlyInStatusBody(t, s, b, f)
+	})
+
+	t.Run("patient form rejects a short secret", func(t *testing.T) {
+		b.reset()
+		f.reset()
+		err := chromedp.Do(b.ctx,
+			chromedp.EmulateViewport(375, 812),
+			chromedp.Navigate("about:blank"),
+			chromedp.Navigate(f.URL+"/patient#trial="+s.trial),
+			chromedp.WaitVisible(`#secret`),
+			chromedp.SendKeys(`#secret`, "abc"),
+			chromedp.Click(`#secret-form button`),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		invalid := eval[string](t, b, `document.querySelector('#secret').getAttribute('aria-invalid')`)
+		if invalid != "true" || !strings.Contains(b.text(t, "#secret-err"), "not a complete secret") {
+			t.Errorf("aria-invalid=%s, error %q", invalid, b.text(t, "#secret-err"))
+		}
+		b.screenshot(t, "patient-form-phone", 375)
+		for _, r := range f.requests() {
+			if strings.HasPrefix(r.URL, "/v1/consent") {
+				t.Errorf("an invalid form sent %s %s", r.Method, r.URL)
+			}
+		}
+	})
+
+	t.Run("patient tampered proof", func(t *testing.T) {
+		b.reset()
+		f.setTamper(func(r *http.Request, body []byte) []byte {
+			if r.URL.Path == "/v1/consent/status" {
+				return flipProofByte(body)
+			}
+			return body
+		})
+		defer f.reset()
+		if got := b.open(t, patientURL, 375, 812); got != "failed" {
+			t.Fatalf("data-verification = %s after a proof byte changed", got)
+		}
+		if v := b.text(t, "#verification"); !strings.Contains(v, "inclusion proof") {
+			t.Errorf("verification box: %q", v)
+		}
+		if v := b.text(t, "#purposes"); v != "" {
+			t.Errorf("unverified purposes are shown: %q", v)
+		}
+	})
+
+	t.Run("log", func(t *testing.T) {
+		for _, sz := range sizes[:2] {
+			b.reset()
+			if got := b.open(t, f.URL+"/log", sz.width, sz.height); got != "ok" {
+				t.Fatalf("data-verification = %s: %s", got, b.text(t, "#verification"))
+			}
+			b.screenshot(t, "log-"+sz.name, sz.width)
+		}
+		if k := b.text(t, "#log-key"); k != s.info.PublicKey {
+			t.Errorf("log key shown = %q", k)
+		}
+		if !strings.Contains(b.text(t, "main"), "sent by the server itself") {
+			t.Error("an unpinned key is not said to come from the server")
+		}
+	})
+
+	t.Run("log pinned key", func(t *testing.T) {
+		b.reset()
+		if got := b.open(t, f.URL+"/log#key="+s.info.PublicKey, 1280, 900); got != "ok" {
+			t.Fatalf("data-verification = %s with the right key pinned", got)
+		}
+		if !strings.Contains(b.text(t, "main"), "with this key in its link") {
+			t.Error("a pinned key is not said to be pinned")
+		}
+		other := otherKey(t, s.srv.Config.Origin)
+		b.reset()
+		if got := b.open(t, f.URL+"/trials/"+s.trial+"#key="+other, 1280, 900); got != "failed" {
+			t.Fatalf("data-verification = %s with another key pinned", got)
+		}
+		if v := b.text(t, "#verification"); !strings.Contains(v, "signed checkpoint") {
+			t.Errorf("verification box: %q", v)
+		}
+	})
+}
+
+// checkSecretOnlyInStatusBody checks, from the browser's own network
+// events and from what reached the server, that the secret left the page
+// only in the body of POST /v1/consent/status, and that the page stored
+// nothing.
+func checkSecretOnlyInStatusBody(t *testing.T, s *scenario, b *browser, f *front) {
+	t.Helper()
+	forms := s.secretForms()
+	contains := func(x string) bool {
+		for _, f := range forms {
+			if strings.Contains(x, f) {
+				return true
+			}
+		}
+		return false
+	}
+	inBody := 0
+	for _, r := range b.sent() {
+		u := r.URL
+		if i := strings.Index(u, "#"); i >= 0 {
+			u = u[:i] // DevTools reports the fragment, which is never sent
+		}
+		if contains(u) {
+			t.Errorf("the secret is in the URL of %s %s", r.Method, u)
+		}
+		for k, v := range r.Headers {
+			if contains(fmt.Sprint(v)) {
+				t.Errorf("the secret is in header %s of %s %s", k, r.Method, u)
+			}
+		}
+		body := ""
+		for _, e := range r.PostDataEntries {
+			body += string(e.Bytes)
+		}
+		if contains(body) {
+			if r.Method != http.MethodPost || !strings.HasSuffix(u, "/v1/consent/status") {
+				t.Errorf("the secret is in the body of %s %s", r.Method, u)
+			}
+			inBody++
+		}
+	}
+	if inBody != 1 {
+		t.Errorf("the secret was sent in %d request bodies (DevTools), want 1", inBody)
+	}
+	inBody = 0
+	for _, r := range f.requests() {
+		if contains(r.URL) || contains(fmt.Sprint(r.Header)) {
+			t.Errorf("the secret reached the server in the URL or headers of %s %s", r.Method, r.URL)
+		}
+		if contains(string(r.Body)) {
+			if r.Method != http.MethodPost || r.URL != "/v1/consent/status" {
+				t.Errorf("the secret reached the server in the body of %s %s", r.Method, r.URL)
+			}
+			inBody++
+		}
+	}
+	if inBody != 1 {
+		t.Errorf("the secret reached the server in %d request bodies, want 1", inBody)
+	}
+	if stored := eval[int](t, b, `localStorage.length + sessionStorage.length`); stored != 0 {
+		t.Errorf("the page stored %d items", stored)
+	}
+	for _, l := range b.logs() {
+		if contains(l) {
+			t.Errorf("the secret is in the console: %q", l)
+		}
+	}
+}
+
+// tamperSigner replaces the key of a receipt's first signer line with
+// another Ed25519 key.
+func tamperSigner(receipt string) string {
+	i := strings.Index(receipt, "\nsigner ")
+	if i < 0 {
+		return receipt
+	}
+	start := i + len("\nsigner ")
+	end := start + 44 // a base64 32-byte key
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	return receipt[:start] + base64.StdEncoding.EncodeToString(pub) + receipt[end:]
+}
+
+// otherKey is a note verifier key of the same origin as the log's, but
+// another key.
+func otherKey(t *testing.T, origin string) string {
+	t.Helper()
+	_, vkey, err := note.GenerateKey(rand.Reader, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vkey
+}

@@ -1,0 +1,467 @@
+// Package verify is what trialog's pages check in the browser before they
+// show anything: web/wasm compiles it to WebAssembly. It adds no
+// cryptography of its own. Checkpoint signatures, inclusion proofs and
+// statement signatures are checked by the packages trialog's CLI and
+// offline verifier use (client, personality/receipt, golang.org/x/mod's note
+// and transparency-dev/merkle), and the outcome report and the consent
+// status are recomputed from the proven entries by the same functions
+// trialogd uses (trials.Compute, consent.Compute), then compared with what
+// the server answered.
+//
+// Every function takes what the server sent, as bytes, and the log key the
+// page trusts, and returns a result: OK, or the list of what failed. The
+// entries in a result are read from the verified leaves, never from the
+// server's decoded copies, so that a page shows only what it proved.
+package verify
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	fnote "github.com/transparency-dev/formats/note"
+
+	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/personality/api"
+	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/statement"
+	"github.com/trialog/trialog/trials"
+)
+
+// The checks a result can name in a Failure.
+const (
+	CheckLogKey     = "log_key"
+	CheckCheckpoint = "checkpoint"
+	CheckWitness    = "witness"
+	CheckEntry      = "entry"
+	CheckReceipt    = "receipt"
+	CheckReport     = "outcome_report"
+	CheckConsent    = "consent_status"
+	CheckAnswer     = "answer"
+)
+
+// Failure is one check that did not pass.
+type Failure struct {
+	Check string `json:"check"`
+	// Entry is the entry id the failure is about, if any.
+	Entry   string `json:"entry,omitempty"`
+	Message string `json:"message"`
+}
+
+// Checkpoint is a verified checkpoint.
+type Checkpoint struct {
+	Origin string `json:"origin"`
+	Size   uint64 `json:"size"`
+	Root   string `json:"root_hash"` // standard base64
+	// Cosignatures lists the signatures on the note besides the log's.
+	Cosignatures []Cosignature `json:"cosignatures"`
+}
+
+// Cosignature is a signature on a checkpoint by another key than the log's,
+// such as a witness's.
+type Cosignature struct {
+	Name    string `json:"name"`
+	KeyHash string `json:"key_hash"` // hex, the first 4 bytes of the signature line
+	// Verified is true when the signature verified with a witness key the
+	// caller gave; false when no such key was given (a signature by a known
+	// key that does not verify fails the whole checkpoint).
+	Verified bool `json:"verified"`
+}
+
+// Signer is the key of one statement signature, as its receipt gives it.
+type Signer struct {
+	KeyID string `json:"key_id"`
+	// KeyEntry is the principal.key entry that registered the key; empty
+	// for trialogd's service key.
+	KeyEntry string `json:"key_entry,omitempty"`
+}
+
+// Entry is a proven entry, as its verified leaf and receipt state it.
+type Entry struct {
+	ID          string          `json:"id"`
+	LeafIndex   int64           `json:"leaf_index"`
+	ReceivedAt  string          `json:"received_at"`
+	PayloadType string          `json:"payload_type"`
+	Type        string          `json:"type"`
+	Statement   json.RawMessage `json:"statement"`
+	Signers     []Signer        `json:"signers"`
+}
+
+// Result is the common part of every answer.
+type Result struct {
+	OK         bool        `json:"ok"`
+	Failures   []Failure   `json:"failures"`
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+}
+
+func (r *Result) fail(check, entry, format string, args ...any) {
+	r.Failures = append(r.Failures, Failure{Check: check, Entry: entry, Message: fmt.Sprintf(format, args...)})
+}
+
+func (r *Result) done() {
+	r.OK = len(r.Failures) == 0
+	if r.Failures == nil {
+		r.Failures = []Failure{}
+	}
+}
+
+// LogInput is what VerifyLog checks: the log key the page trusts, a signed
+// checkpoint, and the witness keys (note verifier keys of cosignature/v1,
+// as in a witness policy) whose cosignatures to verify.
+type LogInput struct {
+	LogKey      string   `json:"log_key"`
+	Checkpoint  string   `json:"checkpoint"`
+	WitnessKeys []string `json:"witness_keys"`
+}
+
+// VerifyLog checks a checkpoint's log signature and every cosignature by a
+// given witness key.
+func VerifyLog(in LogInput) Result {
+	var r Result
+	r.Checkpoint = checkpoint(&r, in.LogKey, in.Checkpoint, in.WitnessKeys)
+	r.done()
+	return r
+}
+
+// checkpoint verifies a signed checkpoint with the log key and the witness
+// keys, recording failures in r; nil when it does not verify.
+func checkpoint(r *Result, logKey, signed string, witnessKeys []string) *Checkpoint {
+	lv, err := note.NewVerifier(strings.TrimSpace(logKey))
+	if err != nil {
+		r.fail(CheckLogKey, "", "the log key is not a note verifier key (origin+hash+base64)")
+		return nil
+	}
+	v, err := client.NewVerifier(strings.TrimSpace(logKey))
+	if err != nil {
+		r.fail(CheckLogKey, "", "%v", err)
+		return nil
+	}
+	cp, err := v.Checkpoint([]byte(signed))
+	if err != nil {
+		r.fail(CheckCheckpoint, "", "%v", err)
+		return nil
+	}
+	out := &Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Hash), Cosignatures: []Cosignature{}}
+	verifiers := []note.Verifier{lv}
+	for _, k := range witnessKeys {
+		wv, err := fnote.NewVerifierForCosignatureV1(strings.TrimSpace(k))
+		if err != nil {
+			// A plain Ed25519 note key is accepted too.
+			if wv, err = note.NewVerifier(strings.TrimSpace(k)); err != nil {
+				r.fail(CheckWitness, "", "witness key %q is not a note verifier key", k)
+				continue
+			}
+		}
+		verifiers = append(verifiers, wv)
+	}
+	// SPEC: c2sp.org/signed-note: a verifier ignores signatures by unknown
+	// keys; a signature by a known key that does not verify is an error.
+	n, err := note.Open([]byte(signed), note.VerifierList(verifiers...))
+	if err != nil {
+		r.fail(CheckWitness, "", "a cosignature does not verify with its witness key: %v", err)
+		return out
+	}
+	for _, s := range n.Sigs {
+		if s.Name == lv.Name() && s.Hash == lv.KeyHash() {
+			continue
+		}
+		out.Cosignatures = append(out.Cosignatures, Cosignature{Name: s.Name, KeyHash: fmt.Sprintf("%08x", s.Hash), Verified: true})
+	}
+	for _, s := range n.UnverifiedSigs {
+		out.Cosignatures = append(out.Cosignatures, Cosignature{Name: s.Name, KeyHash: fmt.Sprintf("%08x", s.Hash)})
+	}
+	return out
+}
+
+// entries verifies each entry against its own proof and against its
+// receipt (which adds the statement signatures), and returns the entries as
+// their leaves state them.
+func entries(r *Result, logKey string, es []*api.Entry, receipts map[string]string) []Entry {
+	rv, err := receipt.NewVerifier(logKey)
+	if err != nil {
+		r.fail(CheckLogKey, "", "%v", err)
+		return nil
+	}
+	out := make([]Entry, 0, len(es))
+	for _, e := range es {
+		text, ok := receipts[e.ID]
+		if !ok {
+			r.fail(CheckReceipt, e.ID, "the receipt of entry %s is missing", e.ID)
+			continue
+		}
+		rc, err := receipt.Parse([]byte(text))
+		if err != nil {
+			r.fail(CheckReceipt, e.ID, "the receipt of entry %s is malformed: %v", e.ID, err)
+			continue
+		}
+		vr, err := rv.Verify(rc)
+		if err != nil {
+			r.fail(CheckReceipt, e.ID, "the receipt of entry %s does not verify: %v", e.ID, err)
+			continue
+		}
+		leaf, err := envelope.DecodeB64(e.Leaf)
+		switch {
+		case err != nil || !bytes.Equal(leaf, vr.Leaf):
+			r.fail(CheckReceipt, e.ID, "the receipt of entry %s proves another leaf than the answer's", e.ID)
+			continue
+		case vr.EntryID != e.ID || int64(vr.LeafIndex) != e.LeafIndex:
+			r.fail(CheckReceipt, e.ID, "the receipt of entry %s is for entry %s at index %d", e.ID, vr.EntryID, vr.LeafIndex)
+			continue
+		}
+		ent := Entry{ID: vr.EntryID, LeafIndex: int64(vr.LeafIndex), ReceivedAt: vr.ReceivedAt, PayloadType: vr.PayloadType, Signers: []Signer{}}
+		for _, s := range vr.Signers {
+			ent.Signers = append(ent.Signers, Signer{KeyID: s.KeyID(), KeyEntry: s.KeyEntry})
+		}
+		ent.Statement, ent.Type = readable(vr.PayloadType, vr.Payload)
+		out = append(out, ent)
+	}
+	return out
+}
+
+// registry parses every statement type a page shows.
+func registry() *statement.Registry {
+	reg := statement.NewRegistry()
+	trials.Register(reg)
+	consent.Register(reg, nil) // parsing only
+	return reg
+}
+
+// readable is the statement as JSON and its type: the signed payload
+// itself for trialog statements, the statement read from it for other
+// payload types (a FHIR Consent).
+func readable(payloadType string, payload []byte) (json.RawMessage, string) {
+	var head struct {
+		Type string `json:"type"`
+	}
+	if payloadType == statement.PayloadType {
+		if json.Unmarshal(payload, &head) == nil {
+			return json.RawMessage(payload), head.Type
+		}
+		return json.RawMessage("null"), ""
+	}
+	_, st, err := registry().ParseFor(payloadType, payload)
+	if err != nil {
+		return json.RawMessage("null"), ""
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return json.RawMessage("null"), st.Type()
+	}
+	return b, st.Type()
+}
+
+// TrialInput is what VerifyTrial checks: the answers of GET
+// /v1/trials/{id}/outcomes and then GET /v1/trials/{id}, and the receipt of
+// every entry of the timeline, by entry id.
+type TrialInput struct {
+	LogKey      string            `json:"log_key"`
+	WitnessKeys []string          `json:"witness_keys"`
+	Timeline    json.RawMessage   `json:"timeline"`
+	Outcomes    json.RawMessage   `json:"outcomes"`
+	Receipts    map[string]string `json:"receipts"`
+}
+
+// TrialResult is a verified trial: its proven entries in log order and the
+// outcome report recomputed from them.
+type TrialResult struct {
+	Result
+	TrialID     string          `json:"trial_id"`
+	Identifiers []string        `json:"identifiers"`
+	Entries     []Entry         `json:"entries"`
+	Report      json.RawMessage `json:"report"`
+}
+
+// VerifyTrial checks a trial's timeline (its checkpoint, every entry's
+// inclusion and every entry's receipt with its statement signatures), then
+// recomputes the outcome report from the proven entries that the report's
+// own checkpoint includes and checks that it is the report served.
+func VerifyTrial(in TrialInput) (out TrialResult) {
+	out = TrialResult{Entries: []Entry{}, Report: json.RawMessage("null")}
+	r := &out.Result
+	defer r.done()
+	var tl client.TrialTimeline
+	if err := json.Unmarshal(in.Timeline, &tl); err != nil {
+		r.fail(CheckAnswer, "", "the trial's timeline is not the expected JSON: %v", err)
+		return out
+	}
+	out.TrialID, out.Identifiers = tl.TrialID, tl.Identifiers
+	if r.Checkpoint = checkpoint(r, in.LogKey, tl.Checkpoint, in.WitnessKeys); r.Checkpoint == nil {
+		return out
+	}
+	v, _ := client.NewVerifier(strings.TrimSpace(in.LogKey))
+	envs, _, err := v.Trial(&tl)
+	if err != nil {
+		r.fail(CheckEntry, "", "the timeline does not verify: %v", err)
+		return out
+	}
+	for i, e := range tl.Entries {
+		if envs[i].ID != e.ID {
+			r.fail(CheckEntry, e.ID, "entry %s holds the envelope of entry %s", e.ID, envs[i].ID)
+			return out
+		}
+	}
+	out.Entries = entries(r, in.LogKey, tl.Entries, in.Receipts)
+	if len(r.Failures) > 0 {
+		return out
+	}
+	if len(in.Outcomes) == 0 {
+		return out
+	}
+	out.Report = report(r, v, in.Outcomes, &tl, envs)
+	return out
+}
+
+// report recomputes the outcome report and compares it with the answer's.
+func report(r *Result, v *client.Verifier, served json.RawMessage, tl *client.TrialTimeline, envs []*envelope.Parsed) json.RawMessage {
+	var head struct {
+		Checkpoint string `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(served, &head); err != nil {
+		r.fail(CheckAnswer, "", "the outcome report is not the expected JSON: %v", err)
+		return nil
+	}
+	cp, err := v.Checkpoint([]byte(head.Checkpoint))
+	if err != nil {
+		r.fail(CheckReport, "", "the outcome report's %v", err)
+		return nil
+	}
+	if r.Checkpoint != nil && cp.Size > r.Checkpoint.Size {
+		r.fail(CheckReport, "", "the outcome report is computed against a newer checkpoint than the timeline's")
+		return nil
+	}
+	reg := registry()
+	var logged []statement.Logged
+	for i, env := range envs {
+		e := tl.Entries[i]
+		if uint64(e.LeafIndex) >= cp.Size {
+			continue
+		}
+		_, st, err := reg.ParseFor(env.PayloadType, env.PayloadBytes)
+		if err != nil {
+			r.fail(CheckReport, e.ID, "entry %s is not a statement this page can read: %v", e.ID, err)
+			return nil
+		}
+		logged = append(logged, statement.Logged{ID: e.ID, LeafIndex: e.LeafIndex, Statement: st})
+	}
+	rep, err := trials.Compute(tl.TrialID, logged)
+	if err != nil {
+		r.fail(CheckReport, "", "the outcome report cannot be recomputed from the proven entries: %v", err)
+		return nil
+	}
+	mine, err := json.Marshal(rep)
+	if err != nil {
+		r.fail(CheckReport, "", "%v", err)
+		return nil
+	}
+	var a, b map[string]any
+	_ = json.Unmarshal(mine, &a)
+	if err := json.Unmarshal(served, &b); err != nil {
+		r.fail(CheckAnswer, "", "the outcome report is not a JSON object")
+		return nil
+	}
+	delete(b, "checkpoint")
+	if !reflect.DeepEqual(a, b) {
+		r.fail(CheckReport, "", "the outcome report served is not the one its proven entries make: %s", firstDifference(a, b))
+		return nil
+	}
+	return mine
+}
+
+// firstDifference names a top-level field where a and b differ.
+func firstDifference(a, b map[string]any) string {
+	for k, va := range a {
+		if !reflect.DeepEqual(va, b[k]) {
+			return "field " + k + " differs"
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			return "field " + k + " is unexpected"
+		}
+	}
+	return "they differ"
+}
+
+// ConsentInput is what VerifyConsent checks: the answer of POST
+// /v1/consent/status, the receipt of each of its entries, and the time on
+// the patient's device (RFC 3339).
+type ConsentInput struct {
+	LogKey      string            `json:"log_key"`
+	WitnessKeys []string          `json:"witness_keys"`
+	Status      json.RawMessage   `json:"status"`
+	Receipts    map[string]string `json:"receipts"`
+	Now         string            `json:"now"`
+}
+
+// ConsentResult is a verified consent status.
+type ConsentResult struct {
+	Result
+	TrialID           string          `json:"trial_id"`
+	Status            string          `json:"status"`
+	Scope             []consent.Scope `json:"scope"`
+	FormVersion       string          `json:"form_version"`
+	ReconsentRequired bool            `json:"reconsent_required"`
+	// Evidence is the latest grant and every withdrawal after it; Access is
+	// every recorded use of the data. Both in log order, from the leaves.
+	Evidence []Entry `json:"evidence"`
+	Access   []Entry `json:"access"`
+}
+
+// VerifyConsent checks a consent status answer as the CLI does
+// (client.Verifier.ConsentStatus: checkpoint, every entry against it, and
+// status, scope and form version recomputed from the evidence), and every
+// entry's receipt with its statement signatures.
+func VerifyConsent(in ConsentInput) (out ConsentResult) {
+	out = ConsentResult{Scope: []consent.Scope{}, Evidence: []Entry{}, Access: []Entry{}}
+	r := &out.Result
+	defer r.done()
+	var s client.ConsentStatus
+	if err := json.Unmarshal(in.Status, &s); err != nil {
+		r.fail(CheckAnswer, "", "the consent status is not the expected JSON: %v", err)
+		return out
+	}
+	now, err := time.Parse(time.RFC3339, in.Now)
+	if err != nil {
+		now = time.Now()
+	}
+	if r.Checkpoint = checkpoint(r, in.LogKey, s.Checkpoint, in.WitnessKeys); r.Checkpoint == nil {
+		return out
+	}
+	v, _ := client.NewVerifier(strings.TrimSpace(in.LogKey))
+	if _, err := v.ConsentStatus(&s, now); err != nil {
+		r.fail(CheckConsent, "", "%v", err)
+		return out
+	}
+	out.TrialID, out.Status, out.FormVersion, out.ReconsentRequired = s.TrialID, s.Status, s.FormVersion, s.ReconsentRequired
+	if s.Scope != nil {
+		out.Scope = s.Scope
+	}
+	out.Evidence = entries(r, in.LogKey, s.Evidence, in.Receipts)
+	out.Access = entries(r, in.LogKey, s.Access, in.Receipts)
+	return out
+}
+
+// KeyFingerprint is a short, readable digest of a log key for comparing it
+// by eye or by voice: the hex SHA-256 of the key string, in groups of four.
+func KeyFingerprint(logKey string) string {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(logKey)))
+	h := hex.EncodeToString(sum[:12])
+	var b strings.Builder
+	for i := 0; i < len(h); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(h[i : i+4])
+	}
+	return b.String()
+}
