@@ -18,6 +18,7 @@ require (
 	google.golang.org/grpc v1.83.2
 	google.golang.org/protobuf v1.36.12
 	k8s.io/klog/v2 v2.140.0
+	rsc.io/qr v0.2.0
 )
 
 require (

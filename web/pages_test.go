@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -20,6 +21,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trialog/trialog/web/consentreceipt"
+	"github.com/trialog/trialog/web/verify"
 )
 
 // chromium returns the path of a Chromium or Chrome binary. Outside CI the
@@ -125,7 +129,17 @@ func (b *browser) open(t *testing.T, url string, width, height int64) string {
 // decided waits until the page's data-verification is ok or failed.
 func (b *browser) decided(t *testing.T) string {
 	t.Helper()
-	state, err := chromedp.Run(b.ctx, chromedp.Poll[string](decidedJS, chromedp.WithPollingTimeout(60*time.Second)))
+	var state string
+	var err error
+	for range 5 {
+		// A navigation that swaps the renderer process can destroy the
+		// context a poll started in; poll again in the new one.
+		state, err = chromedp.Run(b.ctx, chromedp.Poll[string](decidedJS, chromedp.WithPollingTimeout(60*time.Second)))
+		if err == nil || !strings.Contains(err.Error(), "Cannot find context") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("waiting for the verification: %v\nconsole: %q", err, b.logs())
 	}
@@ -308,6 +322,39 @@ func TestPages(t *testing.T) {
 		if v := b.text(t, "main"); !strings.Contains(v, "Withdrawing your consent") || !strings.Contains(v, "Erasing the link to you") {
 			t.Error("the page does not explain withdrawal and erasure")
 		}
+	})
+
+	t.Run("receipt", func(t *testing.T) {
+		// The receipt a site prints; its link is what the QR code holds.
+		path := filepath.Join(t.TempDir(), "receipt.html")
+		var buf bytes.Buffer
+		err := consentreceipt.Write(&buf, consentreceipt.Receipt{PageURL: f.URL, TrialID: s.trial, Site: "St Mary's Hospital",
+			Secret: s.secret, LogKey: s.info.PublicKey, Fingerprint: verify.KeyFingerprint(s.info.PublicKey), Enrolled: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, sz := range sizes[:2] {
+			if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(sz.width, sz.height), chromedp.Navigate("file://"+path)); err != nil {
+				t.Fatal(err)
+			}
+			b.screenshot(t, "receipt-"+sz.name, sz.width)
+		}
+		link := eval[string](t, b, `document.querySelector('#link').href`)
+		if !strings.HasPrefix(link, f.URL+"/patient#secret="+s.secretURL()+"&trial="+s.trial+"&key=") {
+			t.Fatalf("receipt link %q", link)
+		}
+		b.reset()
+		f.reset()
+		if got := b.open(t, link, 375, 812); got != "ok" {
+			t.Fatalf("the receipt's link: data-verification = %s: %s", got, b.text(t, "#verification"))
+		}
+		if !strings.Contains(b.text(t, "main"), "with this key in its link") {
+			t.Error("the receipt's link does not pin the log key")
+		}
+		checkSecretOnlyInStatusBody(t, s, b, f)
 	})
 
 	t.Run("patient form", func(t *testing.T) {
