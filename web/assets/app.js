@@ -6,7 +6,7 @@
 // The patient's secret lives in the page's fragment (#secret=…), which
 // browsers never send to a server, or in the form. It leaves the page only
 // in the body of POST /v1/consent/status. It is never put in a URL, a
-// header, storage or the console.
+// header, storage or the browser's console log.
 'use strict';
 
 (() => {
