@@ -145,6 +145,8 @@ type scenario struct {
 	subject  string
 	entries  int // the trial's timeline entries
 	accessor string
+	owner    *testserver.Principal
+	formV1   string // the consent form 1.0's entry
 }
 
 const trialID = "NCT09400077"
@@ -161,7 +163,7 @@ func newScenario(t *testing.T) *scenario {
 	owner := srv.NewPrincipal(t, "Sponsor Ltd", "sponsor")
 	site := srv.NewPrincipal(t, "St Mary's research office", "site")
 	du := srv.NewPrincipal(t, "Analysis CRO", "data-user")
-	s.accessor = du.ID
+	s.accessor, s.owner = du.ID, owner
 	submit := func(p *testserver.Principal, st string) *api.Entry {
 		t.Helper()
 		e, status, err := p.Client.Submit(ctx, p.Sign([]byte(st)), 10*time.Second)
@@ -175,8 +177,8 @@ func newScenario(t *testing.T) *scenario {
 	submit(owner, `{"type":"trial.registration","trial_id":"`+trialID+`","issued_at":"2026-01-05T09:00:00Z","title":"Glucose trial",`+planned+`}`)
 	submit(owner, `{"type":"trial.protocol","trial_id":"`+trialID+`","issued_at":"2026-01-06T09:00:00Z","version":"1.0",`+
 		`"document":{"sha256":"`+testserver.DigestOf("protocol 1.0")+`"},`+planned+`}`)
-	submit(owner, `{"type":"trial.consent-form","trial_id":"`+trialID+`","issued_at":"2026-01-06T10:00:00Z","version":"1.0",`+
-		`"document":{"sha256":"`+testserver.DigestOf("consent form 1.0")+`"}}`)
+	s.formV1 = submit(owner, `{"type":"trial.consent-form","trial_id":"`+trialID+`","issued_at":"2026-01-06T10:00:00Z","version":"1.0",`+
+		`"document":{"sha256":"`+testserver.DigestOf("consent form 1.0")+`"}}`).ID
 	body, _ := json.Marshal(map[string]string{"principal": site.ID})
 	if status, _, b := testserver.Request(t, http.MethodPost, srv.URL+"/v1/trials/"+trialID+"/delegates?wait=10s", owner.Token, "application/json", body); status != http.StatusCreated {
 		t.Fatalf("delegation: %d %s", status, b)

@@ -424,6 +424,42 @@ func TestPages(t *testing.T) {
 		}
 	})
 
+	t.Run("patient tampered re-consent", func(t *testing.T) {
+		b.reset()
+		f.setTamper(func(r *http.Request, body []byte) []byte {
+			if r.URL.Path == "/v1/consent/status" {
+				return bytes.Replace(body, []byte(`"reconsent_required":false`), []byte(`"reconsent_required":true`), 1)
+			}
+			return body
+		})
+		defer f.reset()
+		if got := b.open(t, patientURL, 375, 812); got != "failed" {
+			t.Fatalf("data-verification = %s after re-consent was claimed falsely", got)
+		}
+		if v := b.text(t, "#verification"); !strings.Contains(v, "re-consent") {
+			t.Errorf("verification box: %q", v)
+		}
+	})
+
+	t.Run("patient re-consent", func(t *testing.T) {
+		// The trial logs consent form 2.0: the patient is asked again.
+		e, status, err := s.owner.Client.Submit(context.Background(), s.owner.Sign([]byte(`{"type":"trial.consent-form","trial_id":"`+s.trial+
+			`","issued_at":"2026-05-01T10:00:00Z","version":"2.0","previous":"`+s.formV1+`","reason":"new safety information",`+
+			`"document":{"sha256":"`+strings.Repeat("12", 32)+`"}}`)), 10*time.Second)
+		if err != nil || status != http.StatusCreated {
+			t.Fatalf("consent form 2.0: %d %v %+v", status, err, e)
+		}
+		b.reset()
+		f.reset()
+		if got := b.open(t, patientURL, 375, 812); got != "ok" {
+			t.Fatalf("data-verification = %s: %s", got, b.text(t, "#verification"))
+		}
+		if v := b.text(t, "#reconsent"); !strings.HasPrefix(v, "The trial now has a newer consent form (version 2.0)") {
+			t.Errorf("re-consent: %q", v)
+		}
+		b.screenshot(t, "patient-reconsent-phone", 375)
+	})
+
 	t.Run("log", func(t *testing.T) {
 		for _, sz := range sizes[:2] {
 			b.reset()

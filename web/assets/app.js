@@ -201,7 +201,7 @@
       { class: 'key', 'aria-labelledby': 'key-h' },
       el('h2', { id: 'key-h', text: t('key.heading') }),
       el('p', { class: 'keytext', id: 'log-key', text: k.key }),
-      el('p', {}, t('key.fingerprint') + ': ', el('span', { class: 'fp', id: 'log-key-fp', text: v.fingerprint(k.key) })),
+      el('p', {}, t('key.fingerprint') + ': ', el('span', { class: 'fp', id: 'log-key-fp' }, v.fingerprint(k.key).split(' ').map((g) => el('span', { text: g })))),
       el('p', { class: k.pinned ? 'note' : 'note warn', text: t(k.pinned ? 'key.pinned' : 'key.served') }),
       k.pinned && k.served !== k.key ? el('p', { class: 'note warn', text: t('key.mismatch', { served: k.served }) }) : null,
       document.body.dataset.page === 'patient' ? null : el('p', {}, el('a', { href: link.toString(), text: t('key.pin') }))
@@ -237,7 +237,7 @@
     box.replaceChildren();
     if (result.ok) {
       setVerification('ok');
-      box.append(el('p', { class: 'ok' }, el('span', { class: 'mark', 'aria-hidden': 'true', text: '✓ ' }), t('verify.ok')));
+      box.append(el('p', { class: 'ok' }, el('span', { class: 'mark', 'aria-hidden': 'true', text: '✓ ' }), t('verify.ok.title')), el('p', { text: t('verify.ok') }));
       if (extra) box.append(el('p', { class: 'note', text: extra }));
     } else {
       showFailed(result.failures);
@@ -450,7 +450,9 @@
                   el('h3', {}, el('span', { class: 'badge', text: title }), ' ', o.measure || o.id),
                   el('p', { class: 'note', text: [o.id, has('trial.outcome.kind.' + o.kind) ? t('trial.outcome.kind.' + o.kind) : o.kind].filter(Boolean).join(' · ') }),
                   el('p', { text: text }),
-                  o.changes && o.changes.length ? el('p', { class: 'note', text: t('trial.outcome.changes', { changes: o.changes.join(', ') }) }) : null,
+                  o.changes && o.changes.length
+                    ? el('p', { class: 'note', text: t('trial.outcome.changes', { changes: o.changes.map((c) => (has('trial.change.' + c) ? t('trial.change.' + c) : c)).join(', ') }) })
+                    : null,
                   o.evidence && o.evidence.length ? el('p', { class: 'note', text: t('trial.outcome.evidence', { ids: o.evidence.map(short).join(', ') }) }) : null
                 );
               })
@@ -602,7 +604,9 @@
     const s = JSON.parse(status);
     const ids = (s.evidence || []).map((e) => e.id).concat((s.access || []).map((e) => e.id));
     const recs = await receipts(ids);
-    const res = await call('verifyConsent', { log_key: k.key, witness_keys: k.witnesses, status: s, receipts: recs, now: new Date().toISOString() });
+    // The trial's timeline, public, proves whether re-consent is needed.
+    const timeline = JSON.parse(await request('/v1/trials/' + encodeURIComponent(s.trial_id || trial)));
+    const res = await call('verifyConsent', { log_key: k.key, witness_keys: k.witnesses, status: s, receipts: recs, timeline: timeline, now: new Date().toISOString() });
     if (res.ok) {
       h1.textContent = t('patient.title_trial', { trial: res.trial_id || trial });
       m.append(consentSections(res));
@@ -628,7 +632,7 @@
         el('p', { class: 'big', id: 'consent-status', 'data-status': res.status, text: t('patient.status.' + res.status) }),
         res.form_version ? el('p', { id: 'form-version', text: t('patient.form_version', { version: res.form_version }) }) : null,
         res.status === 'granted'
-          ? el('p', { id: 'reconsent', class: res.reconsent_required ? 'warn' : '', 'data-reconsent': String(!!res.reconsent_required), text: t(res.reconsent_required ? 'patient.reconsent.yes' : 'patient.reconsent.no') })
+          ? el('p', { id: 'reconsent', class: res.reconsent_required ? 'warn' : '', 'data-reconsent': String(!!res.reconsent_required), text: t(res.reconsent_required ? 'patient.reconsent.yes' : 'patient.reconsent.no', { current: res.current_form_version }) })
           : null,
         periodText ? el('p', { text: periodText }) : null
       )

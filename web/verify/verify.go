@@ -16,12 +16,15 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -401,6 +404,10 @@ type ConsentInput struct {
 	Status      json.RawMessage   `json:"status"`
 	Receipts    map[string]string `json:"receipts"`
 	Now         string            `json:"now"`
+	// Timeline is the trial's timeline (GET /v1/trials/{id}, fetched after
+	// the status): its consent-form versions prove whether re-consent is
+	// required. Without it, ReconsentRequired is the server's word.
+	Timeline json.RawMessage `json:"timeline,omitempty"`
 }
 
 // ConsentResult is a verified consent status.
@@ -411,6 +418,10 @@ type ConsentResult struct {
 	Scope             []consent.Scope `json:"scope"`
 	FormVersion       string          `json:"form_version"`
 	ReconsentRequired bool            `json:"reconsent_required"`
+	// CurrentFormVersion is the trial's latest consent-form version that the
+	// status's checkpoint includes, from the verified timeline; empty when
+	// no timeline was given (ReconsentRequired is then unproven).
+	CurrentFormVersion string `json:"current_form_version"`
 	// Evidence is the latest grant and every withdrawal after it; Access is
 	// every recorded use of the data. Both in log order, from the leaves.
 	Evidence []Entry `json:"evidence"`
@@ -438,9 +449,16 @@ func VerifyConsent(in ConsentInput) (out ConsentResult) {
 		return out
 	}
 	v, _ := client.NewVerifier(strings.TrimSpace(in.LogKey))
-	if _, err := v.ConsentStatus(&s, now); err != nil {
+	proven, err := v.ConsentStatus(&s, now)
+	if err != nil {
 		r.fail(CheckConsent, "", "%v", err)
 		return out
+	}
+	if len(in.Timeline) > 0 {
+		if out.CurrentFormVersion, err = reconsent(v, in.Timeline, &s, proven, now); err != nil {
+			r.fail(CheckConsent, "", "%v", err)
+			return out
+		}
 	}
 	out.TrialID, out.Status, out.FormVersion, out.ReconsentRequired = s.TrialID, s.Status, s.FormVersion, s.ReconsentRequired
 	if s.Scope != nil {
@@ -464,4 +482,53 @@ func KeyFingerprint(logKey string) string {
 		b.WriteString(h[i : i+4])
 	}
 	return b.String()
+}
+
+// reconsent checks the status's re-consent flag against the trial's
+// consent-form versions that its checkpoint includes, taken from the
+// verified timeline, and returns the current version.
+func reconsent(v *client.Verifier, raw json.RawMessage, s *client.ConsentStatus, proven *client.ProvenStatus, now time.Time) (string, error) {
+	var tl client.TrialTimeline
+	if err := json.Unmarshal(raw, &tl); err != nil {
+		return "", fmt.Errorf("the trial's timeline is not the expected JSON: %v", err)
+	}
+	envs, tcp, err := v.Trial(&tl)
+	if err != nil {
+		return "", fmt.Errorf("the trial's timeline does not verify: %v", err)
+	}
+	if tcp.Size < proven.Checkpoint.Size {
+		return "", errors.New("the trial's timeline is older than the consent status")
+	}
+	if tl.TrialID != s.TrialID {
+		return "", fmt.Errorf("the timeline is of trial %s, not %s", tl.TrialID, s.TrialID)
+	}
+	reg := registry()
+	var entries []statement.Logged
+	for i, env := range envs {
+		if uint64(tl.Entries[i].LeafIndex) >= proven.Checkpoint.Size {
+			continue
+		}
+		_, st, err := reg.ParseFor(env.PayloadType, env.PayloadBytes)
+		if err != nil {
+			continue // not a trial statement this page knows; forms are
+		}
+		entries = append(entries, statement.Logged{ID: tl.Entries[i].ID, LeafIndex: tl.Entries[i].LeafIndex, Statement: st})
+	}
+	t, err := trials.Build(entries)
+	if err != nil {
+		return "", fmt.Errorf("the trial's timeline: %v", err)
+	}
+	latest := ""
+	if forms := consent.Forms(t); len(forms) > 0 {
+		latest = forms[len(forms)-1].Version
+	}
+	var logged []statement.Logged
+	for _, e := range append(slices.Clone(proven.Evidence), proven.Access...) {
+		logged = append(logged, e.Logged())
+	}
+	slices.SortFunc(logged, func(a, b statement.Logged) int { return cmp.Compare(a.LeafIndex, b.LeafIndex) })
+	if want := consent.Compute(logged, latest, now).ReconsentRequired; want != s.ReconsentRequired {
+		return "", fmt.Errorf("the answer says re-consent required is %v, but the trial's current consent form (version %q) makes it %v", s.ReconsentRequired, latest, want)
+	}
+	return latest, nil
 }
