@@ -212,6 +212,7 @@ func TestPages(t *testing.T) {
 			if got := b.open(t, trialURL, sz.width, sz.height); got != "ok" {
 				t.Fatalf("%s: data-verification = %s: %s", sz.name, got, b.text(t, "#verification"))
 			}
+			t.Logf("%s: trial page verified %.0f ms after navigation", sz.name, eval[float64](t, b, `performance.now()`))
 			b.screenshot(t, "trial-"+sz.name, sz.width)
 		}
 		b.noErrors(t)

@@ -151,7 +151,8 @@
         const go = new Go();
         const res = await fetch('/assets/verifier.wasm');
         if (!res.ok) throw new Error(await res.text());
-        const { instance } = await WebAssembly.instantiate(await res.arrayBuffer(), go.importObject);
+        // Streaming compilation, which the browser may also cache compiled.
+        const { instance } = await WebAssembly.instantiateStreaming(res, go.importObject);
         go.run(instance);
         for (let i = 0; i < 200 && !(globalThis.trialogVerifier && globalThis.trialogVerifier.ready); i++) {
           await new Promise((r) => setTimeout(r, 10));
