@@ -230,7 +230,7 @@ func TestPages(t *testing.T) {
 		}
 		tl := b.text(t, "#timeline")
 		for _, want := range []string{"Protocol, version 1.0", "Milestone: first participant in", "Logged by the log at", "Dated by its author",
-			"Receipt (proof file)", "Signed by the log service itself", s.srv.Config.Origin} {
+			"Receipt (proof file)", "Signed by the log service itself", "Sponsor Ltd · sponsor", s.srv.Config.Origin} {
 			if want == s.srv.Config.Origin {
 				continue
 			}
@@ -319,6 +319,9 @@ func TestPages(t *testing.T) {
 		}
 		if strings.Index(uses, "Future research") > strings.Index(uses, "Analysing") {
 			t.Errorf("uses are not newest first:\n%s", uses)
+		}
+		if v := eval[string](t, b, `document.querySelector('#history').textContent`); !strings.Contains(v, "St Mary's research office · trial site") {
+			t.Errorf("the grant's signer is not named: %q", v)
 		}
 		if v := b.text(t, "main"); !strings.Contains(v, "Withdrawing your consent") || !strings.Contains(v, "Erasing the link to you") {
 			t.Error("the page does not explain withdrawal and erasure")

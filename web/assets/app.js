@@ -303,9 +303,12 @@
               el(
                 'div',
                 {},
+                s.principal
+                  ? [el('strong', { class: 'signer', text: s.principal.name }), ' · ' + (has('role.' + s.principal.role) ? t('role.' + s.principal.role) : s.principal.role) + ' · ']
+                  : null,
                 el('code', { text: short(s.key_id) }),
                 s.key_entry
-                  ? [' (', el('a', { href: '/v1/entries/' + s.key_entry, text: t('common.key_entry') }), ')']
+                  ? [' (', el('a', { href: '/v1/entries/' + s.key_entry + '/receipt', text: t('common.key_entry') }), ')']
                   : ' (' + t('common.signed_by_service') + ')'
               )
             )
@@ -314,6 +317,20 @@
       el('dt', { text: t('common.entry') }),
       el('dd', {}, el('code', { text: short(e.id) }), ' · ', el('a', { href: '/v1/entries/' + e.id + '/receipt', text: t('common.receipt') }))
     );
+  }
+
+  // withSigners names each entry's signer from its proven principal.key
+  // entry, and adds any failure to res.
+  async function withSigners(k, res, entries) {
+    const signers = [].concat(...entries.map((e) => e.signers || []));
+    const keyEntries = signers.filter((s) => s.key_entry).map((s) => s.key_entry);
+    const keys = await call('verifyKeys', { log_key: k.key, signers: signers, receipts: await receipts(keyEntries) });
+    for (const e of entries) for (const s of e.signers || []) s.principal = keys.principals[s.key_entry];
+    if (!keys.ok) {
+      res.ok = false;
+      res.failures = res.failures.concat(keys.failures);
+    }
+    return res;
   }
 
   // ---------- the log page ----------
@@ -382,7 +399,8 @@
     }
     const tl = JSON.parse(timeline);
     const recs = await receipts((tl.entries || []).map((e) => e.id));
-    const res = await call('verifyTrial', { log_key: k.key, witness_keys: k.witnesses, timeline: tl, outcomes: JSON.parse(outcomes), receipts: recs });
+    let res = await call('verifyTrial', { log_key: k.key, witness_keys: k.witnesses, timeline: tl, outcomes: JSON.parse(outcomes), receipts: recs });
+    if (res.ok) res = await withSigners(k, res, res.entries);
     if (res.trial_id) h1.textContent = t('trial.title', { trial: res.trial_id });
     const others = (res.identifiers || []).filter((x) => x !== res.trial_id);
     if (others.length) h1.after(el('p', { text: t('trial.identifiers', { ids: others.join(', ') }) }));
@@ -607,7 +625,8 @@
     const recs = await receipts(ids);
     // The trial's timeline, public, proves whether re-consent is needed.
     const timeline = JSON.parse(await request('/v1/trials/' + encodeURIComponent(s.trial_id || trial)));
-    const res = await call('verifyConsent', { log_key: k.key, witness_keys: k.witnesses, status: s, receipts: recs, timeline: timeline, now: new Date().toISOString() });
+    let res = await call('verifyConsent', { log_key: k.key, witness_keys: k.witnesses, status: s, receipts: recs, timeline: timeline, now: new Date().toISOString() });
+    if (res.ok) res = await withSigners(k, res, res.evidence.concat(res.access));
     if (res.ok) {
       h1.textContent = t('patient.title_trial', { trial: res.trial_id || trial });
       m.append(consentSections(res));

@@ -532,3 +532,86 @@ func reconsent(v *client.Verifier, raw json.RawMessage, s *client.ConsentStatus,
 	}
 	return latest, nil
 }
+
+// KeysInput is what VerifyKeys checks: the signers the page shows, and
+// the receipt of each principal.key entry they name.
+type KeysInput struct {
+	LogKey   string            `json:"log_key"`
+	Signers  []Signer          `json:"signers"`
+	Receipts map[string]string `json:"receipts"`
+}
+
+// Principal is who a signing key belonged to, as its proven principal.key
+// entry records.
+type Principal struct {
+	ID    string `json:"principal"`
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	KeyID string `json:"key_id"`
+}
+
+// KeysResult maps each principal.key entry id to its principal.
+type KeysResult struct {
+	Result
+	Principals map[string]Principal `json:"principals"`
+}
+
+// VerifyKeys checks, for each signer naming a principal.key entry, that
+// entry's receipt, that it is a principal.key statement, and that the key
+// it registers is the signer's key.
+func VerifyKeys(in KeysInput) (out KeysResult) {
+	out.Principals = map[string]Principal{}
+	r := &out.Result
+	defer r.done()
+	rv, err := receipt.NewVerifier(in.LogKey)
+	if err != nil {
+		r.fail(CheckLogKey, "", "%v", err)
+		return out
+	}
+	for _, s := range in.Signers {
+		if s.KeyEntry == "" {
+			continue
+		}
+		p, ok := out.Principals[s.KeyEntry]
+		if !ok {
+			text, ok := in.Receipts[s.KeyEntry]
+			if !ok {
+				r.fail(CheckReceipt, s.KeyEntry, "the receipt of key registration %s is missing", s.KeyEntry)
+				continue
+			}
+			rc, err := receipt.Parse([]byte(text))
+			if err != nil {
+				r.fail(CheckReceipt, s.KeyEntry, "the receipt of key registration %s is malformed: %v", s.KeyEntry, err)
+				continue
+			}
+			vr, err := rv.Verify(rc)
+			if err != nil {
+				r.fail(CheckReceipt, s.KeyEntry, "the receipt of key registration %s does not verify: %v", s.KeyEntry, err)
+				continue
+			}
+			var st struct {
+				Type      string `json:"type"`
+				Principal string `json:"principal"`
+				Name      string `json:"name"`
+				Role      string `json:"role"`
+				PublicKey string `json:"public_key"`
+				KeyID     string `json:"key_id"`
+			}
+			if vr.EntryID != s.KeyEntry || json.Unmarshal(vr.Payload, &st) != nil || st.Type != "principal.key" {
+				r.fail(CheckReceipt, s.KeyEntry, "entry %s is not a key registration", s.KeyEntry)
+				continue
+			}
+			pub, err := envelope.DecodeB64(st.PublicKey)
+			if err != nil || len(pub) != 32 || envelope.KeyID(pub) != st.KeyID {
+				r.fail(CheckReceipt, s.KeyEntry, "key registration %s names a key whose id is not its key_id", s.KeyEntry)
+				continue
+			}
+			p = Principal{ID: st.Principal, Name: st.Name, Role: st.Role, KeyID: st.KeyID}
+			out.Principals[s.KeyEntry] = p
+		}
+		if p.KeyID != s.KeyID {
+			r.fail(CheckReceipt, s.KeyEntry, "key registration %s registers key %s, not the signer's key %s", s.KeyEntry, p.KeyID, s.KeyID)
+		}
+	}
+	return out
+}

@@ -1,7 +1,9 @@
 package verify_test
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 
 	"github.com/trialog/trialog/personality/api"
+	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/personality/receipt"
 	"github.com/trialog/trialog/personality/receipt/receipttest"
 	"github.com/trialog/trialog/statement"
@@ -276,4 +279,41 @@ func FuzzVerify(f *testing.F) {
 		verify.VerifyConsent(verify.ConsentInput{LogKey: tr.log.VKey, Status: a, Receipts: recs})
 		verify.VerifyLog(verify.LogInput{LogKey: string(b), Checkpoint: string(a), WitnessKeys: []string{string(c)}})
 	})
+}
+
+// TestVerifyKeys: a signer is named only by a proven principal.key entry
+// that registers the signer's own key.
+func TestVerifyKeys(t *testing.T) {
+	l, _ := receipttest.New("test.example/log", receipttest.Seeded(4))
+	service, site, other := receipttest.Key(1), receipttest.Key(2), receipttest.Key(3)
+	reg := func(priv ed25519.PrivateKey) []byte {
+		pub := priv.Public().(ed25519.PublicKey)
+		b, _ := json.Marshal(map[string]string{"type": "principal.key", "principal": "pr_000000000000000000000001", "name": "St Mary's", "role": "site",
+			"public_key": base64.StdEncoding.EncodeToString(pub), "key_id": envelope.KeyID(pub), "issued_at": "2026-01-01T00:00:00Z"})
+		return b
+	}
+	l.Append(receipttest.Leaf(reg(site), "2026-01-01T00:00:00Z", service))
+	l.Append(receipttest.Leaf(receipttest.DigestStatement(strings.Repeat("ab", 32)), "2026-01-02T00:00:00Z", site))
+	size := l.Size()
+	keyEntry := l.Entry(0, size).ID
+	recs := map[string]string{
+		keyEntry: string(l.Receipt(0, size, []receipt.Signer{receipttest.Signer(service, "")}).Marshal()),
+	}
+	siteKeyID := envelope.KeyID(site.Public().(ed25519.PublicKey))
+	res := verify.VerifyKeys(verify.KeysInput{LogKey: l.VKey, Receipts: recs, Signers: []verify.Signer{{KeyID: siteKeyID, KeyEntry: keyEntry}, {KeyID: "service"}}})
+	if !res.OK || res.Principals[keyEntry].Name != "St Mary's" || res.Principals[keyEntry].Role != "site" {
+		t.Fatalf("%+v", res)
+	}
+	otherID := envelope.KeyID(other.Public().(ed25519.PublicKey))
+	if res := verify.VerifyKeys(verify.KeysInput{LogKey: l.VKey, Receipts: recs, Signers: []verify.Signer{{KeyID: otherID, KeyEntry: keyEntry}}}); res.OK {
+		t.Fatal("a registration of another key names the signer")
+	}
+	notKey := l.Entry(1, size).ID
+	recs[notKey] = string(l.Receipt(1, size, []receipt.Signer{receipttest.Signer(site, keyEntry)}).Marshal())
+	if res := verify.VerifyKeys(verify.KeysInput{LogKey: l.VKey, Receipts: recs, Signers: []verify.Signer{{KeyID: siteKeyID, KeyEntry: notKey}}}); res.OK {
+		t.Fatal("an entry that is no key registration names the signer")
+	}
+	if res := verify.VerifyKeys(verify.KeysInput{LogKey: l.VKey, Receipts: map[string]string{}, Signers: []verify.Signer{{KeyID: siteKeyID, KeyEntry: keyEntry}}}); res.OK {
+		t.Fatal("a missing receipt passes")
+	}
 }

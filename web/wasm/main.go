@@ -8,6 +8,7 @@
 //	verifyLog(LogInput) → Result
 //	verifyTrial(TrialInput) → TrialResult
 //	verifyConsent(ConsentInput) → ConsentResult
+//	verifyKeys(KeysInput) → KeysResult
 //	fingerprint(logKey string) → string
 //
 // It then sets trialogVerifier.ready and waits forever, as a Go program
@@ -50,6 +51,7 @@ func main() {
 	o.Set("verifyLog", export(verify.VerifyLog))
 	o.Set("verifyTrial", export(verify.VerifyTrial))
 	o.Set("verifyConsent", export(verify.VerifyConsent))
+	o.Set("verifyKeys", export(verify.VerifyKeys))
 	o.Set("fingerprint", js.FuncOf(func(this js.Value, args []js.Value) any {
 		if len(args) != 1 || args[0].Type() != js.TypeString {
 			return ""
