@@ -181,6 +181,14 @@ func (b *browser) screenshot(t *testing.T, name string, width int64) {
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The first screen, as a phone shows it before any scrolling.
+	top, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+"-top.png"), top, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // noCSPViolation fails on any Content-Security-Policy report or script

@@ -238,8 +238,10 @@
     box.replaceChildren();
     if (result.ok) {
       setVerification('ok');
-      box.append(el('p', { class: 'ok' }, el('span', { class: 'mark', 'aria-hidden': 'true', text: '✓ ' }), t('verify.ok.title')), el('p', { text: t('verify.ok') }));
-      if (extra) box.append(el('p', { class: 'note', text: extra }));
+      box.append(
+        el('p', { class: 'ok' }, el('span', { class: 'mark', 'aria-hidden': 'true', text: '✓ ' }), t('verify.ok.title')),
+        el('details', {}, el('summary', { text: t('verify.what') }), el('p', { text: t('verify.ok') }), extra ? el('p', { class: 'note', text: extra }) : null)
+      );
     } else {
       showFailed(result.failures);
     }
