@@ -239,3 +239,20 @@ func TestMountedInTrialogd(t *testing.T) {
 		t.Errorf("unknown paths still get the API's 404: %d %s", status, body)
 	}
 }
+
+// TestVerifierBuilds: web/wasm compiles to WebAssembly from the current
+// source, with or without a browser to run it.
+func TestVerifierBuilds(t *testing.T) {
+	dir := assetsDir(t)
+	b, err := os.ReadFile(filepath.Join(dir, web.VerifierFile))
+	if err != nil || !bytes.HasPrefix(b, []byte("\x00asm\x01\x00\x00\x00")) {
+		t.Fatalf("verifier.wasm is not a WebAssembly module (%v)", err)
+	}
+	js, err := os.ReadFile(filepath.Join(dir, web.WasmExecFile))
+	if err != nil || !strings.Contains(string(js), "globalThis.Go = class") {
+		t.Fatalf("wasm_exec.js is not Go's loader (%v)", err)
+	}
+	if !web.New(web.Options{Assets: os.DirFS(dir)}).HasVerifier() {
+		t.Fatal("the built assets have no verifier")
+	}
+}
