@@ -481,6 +481,26 @@ func TestPages(t *testing.T) {
 		b.screenshot(t, "patient-reconsent-phone", 375)
 	})
 
+	t.Run("unknown trial and secret", func(t *testing.T) {
+		b.reset()
+		f.reset()
+		if got := b.open(t, f.URL+"/trials/NCT09499998", 375, 812); got != "failed" {
+			t.Fatalf("an unknown trial: data-verification = %s", got)
+		}
+		if v := b.text(t, "main"); !strings.Contains(v, "No trial NCT09499998 is registered in this log") {
+			t.Errorf("unknown trial: %q", v)
+		}
+		// A secret nobody holds, as after erasure: the page says so plainly.
+		stranger := base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+		if got := b.open(t, f.URL+"/patient#secret="+stranger+"&trial="+s.trial, 375, 812); got != "failed" {
+			t.Fatalf("an unknown secret: data-verification = %s", got)
+		}
+		if v := b.text(t, "#not-found"); !strings.Contains(v, "No consent record was found") || !strings.Contains(v, "erased") {
+			t.Errorf("unknown secret: %q", v)
+		}
+		b.screenshot(t, "patient-unknown-phone", 375)
+	})
+
 	t.Run("log", func(t *testing.T) {
 		for _, sz := range sizes[:2] {
 			b.reset()

@@ -247,11 +247,15 @@
     }
   }
 
-  function showFailed(failures) {
+  // showFailed says what failed; heading is verify.failed, or
+  // verify.nothing when the server found nothing to verify (a 404).
+  function showFailed(failures, heading) {
     setVerification('failed');
     const box = document.getElementById('ver-status') || main().appendChild(verificationSection()).querySelector('#ver-status');
     box.replaceChildren(
-      el('p', { class: 'bad' }, el('span', { class: 'mark', 'aria-hidden': 'true', text: '✗ ' }), t('verify.failed')),
+      heading === 'verify.nothing'
+        ? el('p', { class: 'big', text: t(heading) })
+        : el('p', { class: 'bad' }, el('span', { class: 'mark', 'aria-hidden': 'true', text: '✗ ' }), t('verify.failed')),
       el(
         'ul',
         { class: 'failures' },
@@ -260,8 +264,8 @@
     );
   }
 
-  function fail(check, message) {
-    showFailed([{ check: check, message: message }]);
+  function fail(check, message, heading) {
+    showFailed([{ check: check, message: message }], heading);
   }
 
   // ---------- entries ----------
@@ -395,9 +399,9 @@
       outcomes = await request('/v1/trials/' + encodeURIComponent(id) + '/outcomes');
       timeline = await request('/v1/trials/' + encodeURIComponent(id));
     } catch (e) {
-      if (e.status === 404) m.append(el('p', { class: 'bad', text: t('trial.not_found', { trial: id }) }));
+      if (e.status === 404) m.append(el('p', { class: 'big', id: 'not-found', text: t('trial.not_found', { trial: id }) }));
       m.append(await keySection(k));
-      return fail('load', e.message);
+      return fail('load', e.message, e.status === 404 ? 'verify.nothing' : undefined);
     }
     const tl = JSON.parse(timeline);
     const recs = await receipts((tl.entries || []).map((e) => e.id));
@@ -617,9 +621,9 @@
         body: JSON.stringify({ subject_secret: secret, trial_id: trial }),
       });
     } catch (e) {
-      if (e.status === 404) m.append(el('p', { class: 'bad', id: 'not-found', text: t('patient.not_found', { trial: trial }) }));
+      if (e.status === 404) m.append(el('p', { class: 'big', id: 'not-found', text: t('patient.not_found', { trial: trial }) }));
       m.append(await keySection(k));
-      return fail('load', e.message);
+      return fail('load', e.message, e.status === 404 ? 'verify.nothing' : undefined);
     }
     secret = null;
     const s = JSON.parse(status);
