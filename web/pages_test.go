@@ -358,6 +358,15 @@ func TestPages(t *testing.T) {
 		if !strings.HasPrefix(link, f.URL+"/patient#secret="+s.secretURL()+"&trial="+s.trial+"&key=") {
 			t.Fatalf("receipt link %q", link)
 		}
+		// Scan the printed code as a phone would, from the screenshot.
+		if zbar, err := exec.LookPath("zbarimg"); err == nil {
+			out, err := exec.Command(zbar, "-q", "--raw", filepath.Join("testdata", "screenshots", "receipt-phone.png")).Output()
+			if scanned := strings.TrimSpace(string(out)); err != nil || scanned != link {
+				t.Fatalf("the QR code scans as %q (%v), want the link %q", scanned, err, link)
+			}
+		} else {
+			t.Log("zbarimg is not installed (zbar-tools): the QR code is not scanned")
+		}
 		b.reset()
 		f.reset()
 		if got := b.open(t, link, 375, 812); got != "ok" {
