@@ -410,10 +410,10 @@
     if (res.trial_id) h1.textContent = t('trial.title', { trial: res.trial_id });
     const others = (res.identifiers || []).filter((x) => x !== res.trial_id);
     if (others.length) h1.after(el('p', { text: t('trial.identifiers', { ids: others.join(', ') }) }));
-    if (res.ok && res.report) {
-      m.append(reportSections(res.report, res.entries));
-    }
-    if (res.entries && res.entries.length) m.append(timelineSection(res.entries));
+    // Nothing of a trial that failed a check is shown, not even the
+    // entries that passed theirs.
+    if (res.ok && res.report) m.append(reportSections(res.report, res.entries));
+    if (res.ok && res.entries.length) m.append(timelineSection(res.entries));
     if (res.checkpoint) m.append(witnessSection(res.checkpoint));
     m.append(await keySection(k));
     showVerified(res, res.checkpoint ? t('verify.checks', { size: res.checkpoint.size, count: res.entries.length }) : '');
