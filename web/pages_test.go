@@ -232,6 +232,9 @@ func TestPages(t *testing.T) {
 		if strings.Join(statuses, ",") != strings.Join(want, ",") {
 			t.Errorf("outcome statuses = %q, want %q", statuses, want)
 		}
+		if v := b.text(t, "#outcomes"); !strings.Contains(v, "Planned: HbA1c, Week 26, primary outcome") || !strings.Contains(v, "Reported: HbA1c, Week 26, secondary outcome") {
+			t.Errorf("outcomes lack planned and reported versions:\n%s", v)
+		}
 		types := eval[[]string](t, b, `[...document.querySelectorAll('#timeline > li')].map(li => li.dataset.type)`)
 		if want := "trial.registration,trial.protocol,trial.consent-form,trial.delegation,trial.milestone,trial.results"; strings.Join(types, ",") != want {
 			t.Errorf("timeline = %q, want %s", types, want)

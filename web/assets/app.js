@@ -475,6 +475,8 @@
                   el('h3', {}, el('span', { class: 'badge', text: title }), ' ', o.measure || o.id),
                   el('p', { class: 'note', text: [o.id, has('trial.outcome.kind.' + o.kind) ? t('trial.outcome.kind.' + o.kind) : o.kind].filter(Boolean).join(' · ') }),
                   el('p', { text: text }),
+                  outcomeLine('trial.outcome.planned', o.baseline),
+                  outcomeLine('trial.outcome.reported', o.reported),
                   o.changes && o.changes.length
                     ? el('p', { class: 'note', text: t('trial.outcome.changes', { changes: o.changes.map((c) => (has('trial.change.' + c) ? t('trial.change.' + c) : c)).join(', ') }) })
                     : null,
@@ -509,6 +511,13 @@
       )
     );
     return frag;
+  }
+
+  // outcomeLine is one version of an outcome: measure, time frame, kind.
+  function outcomeLine(key, oc) {
+    if (!oc) return null;
+    const kind = has('trial.outcome.kind.' + oc.kind) ? t('trial.outcome.kind.' + oc.kind) : oc.kind;
+    return el('p', { class: 'note', text: t(key, { measure: oc.measure, time_frame: oc.time_frame, kind: kind }) });
   }
 
   function timelineSection(entries) {
