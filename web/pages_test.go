@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -223,6 +224,7 @@ func TestPages(t *testing.T) {
 			t.Logf("%s: trial page verified %.0f ms after navigation", sz.name, eval[float64](t, b, `performance.now()`))
 			b.screenshot(t, "trial-"+sz.name, sz.width)
 		}
+		b.accessible(t, "trial")
 		b.noErrors(t)
 		if v := b.text(t, "#switch-verdict"); !strings.HasPrefix(v, "Yes. 3 of the 3 outcomes differ") {
 			t.Errorf("verdict: %q", v)
@@ -304,6 +306,7 @@ func TestPages(t *testing.T) {
 			b.screenshot(t, "patient-"+sz.name, sz.width)
 			checkSecretOnlyInStatusBody(t, s, b, f)
 		}
+		b.accessible(t, "patient")
 		b.noErrors(t)
 		if v := b.text(t, "#consent-status"); !strings.HasPrefix(v, "You agreed to take part") {
 			t.Errorf("status: %q", v)
@@ -393,6 +396,7 @@ func TestPages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b.accessible(t, "patient form")
 		// Every field has a label; the keyboard alone fills and submits.
 		if n := eval[int](t, b, `[...document.querySelectorAll('input')].filter(i => !document.querySelector('label[for="' + i.id + '"]')).length`); n != 0 {
 			t.Errorf("%d inputs without a label", n)
@@ -521,6 +525,7 @@ func TestPages(t *testing.T) {
 			}
 			b.screenshot(t, "log-"+sz.name, sz.width)
 		}
+		b.accessible(t, "log")
 		if k := b.text(t, "#log-key"); k != s.info.PublicKey {
 			t.Errorf("log key shown = %q", k)
 		}
@@ -638,4 +643,47 @@ func otherKey(t *testing.T, origin string) string {
 		t.Fatal(err)
 	}
 	return vkey
+}
+
+// accessible checks what a screen reader depends on: every control, link,
+// image and heading has an accessible name (from the accessibility tree
+// Chromium builds), the page has one h1, heading levels do not skip, and
+// the document has a language.
+func (b *browser) accessible(t *testing.T, page string) {
+	t.Helper()
+	tree, err := chromedp.Call(b.ctx, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
+	if err != nil {
+		t.Fatalf("%s: accessibility tree: %v", page, err)
+	}
+	named := map[string]bool{"button": true, "link": true, "textbox": true, "heading": true, "image": true, "img": true, "checkbox": true, "combobox": true}
+	checked := 0
+	for _, n := range tree.Nodes {
+		if n.Ignored || n.Role == nil {
+			continue
+		}
+		role := strings.Trim(string(n.Role.Value), `"`)
+		if !named[role] {
+			continue
+		}
+		checked++
+		if n.Name == nil || strings.Trim(string(n.Name.Value), `" `) == "" {
+			t.Errorf("%s: a %s without an accessible name", page, role)
+		}
+	}
+	if checked == 0 {
+		t.Errorf("%s: the accessibility tree has no controls or headings", page)
+	}
+	levels := eval[[]int](t, b, `[...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].filter(h => h.offsetParent !== null).map(h => +h.tagName[1])`)
+	if len(levels) == 0 || levels[0] != 1 {
+		t.Errorf("%s: headings %v do not start with one h1", page, levels)
+	}
+	for i := 1; i < len(levels); i++ {
+		if levels[i] == 1 || levels[i] > levels[i-1]+1 {
+			t.Errorf("%s: heading levels %v skip or repeat h1", page, levels)
+			break
+		}
+	}
+	if l := eval[string](t, b, `document.documentElement.lang`); l != "en" {
+		t.Errorf("%s: lang=%q", page, l)
+	}
 }
