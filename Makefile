@@ -13,9 +13,10 @@ FUZZFLAGS   ?=
 BENCHFLAGS  ?=
 DATA_DIR    ?= $(or $(TRIALOG_DATA_DIR),.data)
 TRIALOG_URL ?= http://127.0.0.1:8080
+IMAGE_TAG   ?= dev
 export DATA_DIR
 
-.PHONY: help build pages bin/trialogd bin/trialog run demo test fuzz bench bench-large lint db-stop clean
+.PHONY: help build pages bin/trialogd bin/trialog run demo test fhirclient deploy-check image fuzz bench bench-large lint db-stop clean
 
 help: ## list the targets
 	@echo 'usage: make TARGET [VAR=value ...]'
@@ -48,9 +49,28 @@ demo: bin/trialog ## register a demo principal, notarize a sample document, veri
 	fi
 	bin/trialog demo --url '$(TRIALOG_URL)' --admin-token-file '$(DATA_DIR)/admin.token'
 
-test: ## go vet, then every test (needs MariaDB; see deploy/mariadb-local.sh; the page tests need chromium)
+test: fhirclient ## go vet, then every test (needs MariaDB; see deploy/mariadb-local.sh; the page tests need chromium), then the deployment files
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(GOTESTFLAGS) $(PKGS)
+	$(MAKE) --no-print-directory deploy-check
+
+deploy-check: ## validate the Dockerfile, compose files and Kubernetes manifests (no container runtime needed)
+	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+image: ## build the trialogd and Trillian images (needs a Docker engine): IMAGE_TAG=dev
+	docker build -t trialog/trialogd:$(IMAGE_TAG) --build-arg VERSION=$(IMAGE_TAG) --target trialogd .
+	docker build -t trialog/trillian:$(IMAGE_TAG) --target trillian .
+
+FHIRCLIENT := cmd/trialogd/testdata/fhirclient
+
+# The FHIR facade test reads /fhir with a FHIR client library under node; npm ci installs it
+# from the committed lock file. Without node the test skips (and fails in CI).
+fhirclient: ## install the FHIR client library the tests use (npm ci; skipped without npm)
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix '$(FHIRCLIENT)' --no-audit --no-fund --loglevel=error; \
+	else \
+		echo 'fhirclient: npm is not installed; the fhir-kit-client test will be skipped'; \
+	fi
 
 fuzz: ## run every Fuzz target for FUZZTIME each
 	@list=$$($(GO) test -run '^$$' -list '^Fuzz' $(PKGS)); \

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"html"
 	"strings"
 
 	"github.com/trialog/trialog/statement"
@@ -14,46 +15,99 @@ import (
 // a FHIR R4 Consent resource.
 const FHIRPayloadType = "application/fhir+json"
 
-// The fixed codes and systems of trialog's FHIR R4 Consent profile
-// (docs/consent.md).
+// The codes, systems and canonical URLs of trialog's FHIR R4 Consent profile
+// (docs/fhir.md; the StructureDefinitions are in fhirprofile/).
 const (
+	// FHIRCanonicalBase is the base of the canonical URLs of trialog's
+	// FHIR conformance resources. Canonical URLs are names, not addresses:
+	// every trialogd also serves them under /fhir/StructureDefinition/.
+	FHIRCanonicalBase = "https://trialog.example/fhir"
+	// FHIRProfile is the canonical URL of trialog's Consent profile.
+	FHIRProfile = FHIRCanonicalBase + "/StructureDefinition/trialog-consent"
+	// FHIRFormVersionExtension is the canonical URL of the extension that
+	// carries a grant's consent-form version.
+	FHIRFormVersionExtension = FHIRCanonicalBase + "/StructureDefinition/consent-form-version"
+	// FHIRSubjectSystem identifies subject references in Consent.patient.
+	FHIRSubjectSystem = "urn:trialog:subject"
+	// FHIRTrialSystem identifies trial ids (normalised or as written).
+	FHIRTrialSystem = "urn:trialog:trial"
+	// FHIRPurposeSystem is the code system of trialog purposes.
+	FHIRPurposeSystem = "urn:trialog:purpose"
+	// SPEC: FHIR R4 core extension workflow-researchStudy: the trial.
+	FHIRResearchStudyExtension = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
+	// SPEC: FHIR R4 Consent.provision.purpose, value set PurposeOfUse
+	// (v3-ActReason).
+	FHIRActReasonSystem = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+	// SPEC: v3-ActCode, consent directive codes: OPTOUT is a withdrawal's
+	// policyRule.
+	fhirActCodeSystem = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	fhirOptOut        = "OPTOUT"
 	// SPEC: FHIR R4 Consent.scope, value set consent-scope.
 	fhirScopeSystem = "http://terminology.hl7.org/CodeSystem/consentscope"
 	fhirScopeCode   = "research"
 	// SPEC: FHIR R4 Consent.category; LOINC 59284-0 "Patient Consent".
 	fhirCategorySystem = "http://loinc.org"
 	fhirCategoryCode   = "59284-0"
-	// FHIRSubjectSystem identifies subject references in Consent.patient.
-	FHIRSubjectSystem = "urn:trialog:subject"
-	// FHIRTrialSystem identifies trial ids (normalised or as written).
-	FHIRTrialSystem = "urn:trialog:trial"
-	// FHIRPurposeSystem is the code system of purposes.
-	FHIRPurposeSystem = "urn:trialog:purpose"
-	// SPEC: FHIR R4 core extension workflow-researchStudy: the trial.
-	FHIRResearchStudyExtension = "http://hl7.org/fhir/StructureDefinition/workflow-researchStudy"
-	// FHIRFormVersionExtension carries a grant's consent-form version.
-	FHIRFormVersionExtension = "urn:trialog:fhir:consent-form-version"
 	// SPEC: RFC 6920 named information: ni:///sha-256;<base64url digest>.
 	niSHA256 = "ni:///sha-256;"
+	// maxFHIRDepth bounds the nesting of a FHIR payload, as of every JSON
+	// body trialogd reads; the profile itself needs fewer than 10 levels.
+	maxFHIRDepth = 64
 )
+
+// purposeOfUse maps the trialog purposes that have an HL7 PurposeOfUse
+// (v3-ActReason) equivalent. Other purposes carry the trialog code alone.
+var purposeOfUse = map[string]fhirCoding{
+	"primary-analysis":   {System: FHIRActReasonSystem, Code: "CLINTRCH", Display: "clinical trial research"},
+	"secondary-analysis": {System: FHIRActReasonSystem, Code: "CLINTRCH", Display: "clinical trial research"},
+	"clinical-trial":     {System: FHIRActReasonSystem, Code: "CLINTRCH", Display: "clinical trial research"},
+	"future-research":    {System: FHIRActReasonSystem, Code: "HRESCH", Display: "healthcare research"},
+	"research":           {System: FHIRActReasonSystem, Code: "HRESCH", Display: "healthcare research"},
+}
+
+// PurposeOfUse returns the v3-ActReason code of a trialog purpose, if it has
+// one.
+func PurposeOfUse(purpose string) (string, bool) {
+	c, ok := purposeOfUse[purpose]
+	return c.Code, ok
+}
 
 // ErrNotConsent means a statement has no FHIR Consent form: only grants and
 // withdrawals have one.
 var ErrNotConsent = errors.New("only consent.grant and consent.withdraw entries are FHIR Consent resources")
 
-// FHIR R4 Consent, the subset trialog reads and writes. Decoded strictly:
-// any element not listed here is rejected, so that a logged resource means
+// FHIR R4 Consent, the elements of trialog's profile. Decoded strictly: any
+// element not listed here is refused, so that a logged resource means
 // exactly what trialog took it to mean.
 type fhirConsent struct {
-	ResourceType string          `json:"resourceType"`
-	Extension    []fhirExtension `json:"extension"`
-	Status       string          `json:"status"`
-	Scope        fhirConcept     `json:"scope"`
-	Category     []fhirConcept   `json:"category"`
-	Patient      fhirReference   `json:"patient"`
-	DateTime     string          `json:"dateTime"`
-	Policy       []fhirPolicy    `json:"policy,omitempty"`
-	Provision    *fhirProvision  `json:"provision"`
+	ResourceType    string          `json:"resourceType"`
+	ID              string          `json:"id,omitempty"`
+	Meta            *fhirMeta       `json:"meta,omitempty"`
+	Text            *fhirNarrative  `json:"text,omitempty"`
+	Extension       []fhirExtension `json:"extension,omitempty"`
+	Status          string          `json:"status"`
+	Scope           *fhirConcept    `json:"scope"`
+	Category        []fhirConcept   `json:"category"`
+	Patient         *fhirReference  `json:"patient"`
+	DateTime        string          `json:"dateTime"`
+	SourceReference *fhirReference  `json:"sourceReference,omitempty"`
+	Policy          []fhirPolicy    `json:"policy,omitempty"`
+	PolicyRule      *fhirConcept    `json:"policyRule,omitempty"`
+	Provision       *fhirProvision  `json:"provision"`
+}
+
+type fhirMeta struct {
+	VersionID   string       `json:"versionId,omitempty"`
+	LastUpdated string       `json:"lastUpdated,omitempty"`
+	Source      string       `json:"source,omitempty"`
+	Profile     []string     `json:"profile,omitempty"`
+	Security    []fhirCoding `json:"security,omitempty"`
+	Tag         []fhirCoding `json:"tag,omitempty"`
+}
+
+type fhirNarrative struct {
+	Status string `json:"status"`
+	Div    string `json:"div"`
 }
 
 type fhirExtension struct {
@@ -63,16 +117,22 @@ type fhirExtension struct {
 }
 
 type fhirConcept struct {
-	Coding []fhirCoding `json:"coding"`
+	Coding []fhirCoding `json:"coding,omitempty"`
+	Text   string       `json:"text,omitempty"`
 }
 
 type fhirCoding struct {
-	System string `json:"system"`
-	Code   string `json:"code"`
+	System  string `json:"system,omitempty"`
+	Version string `json:"version,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Display string `json:"display,omitempty"`
 }
 
 type fhirReference struct {
-	Identifier *fhirIdentifier `json:"identifier"`
+	Reference  string          `json:"reference,omitempty"`
+	Type       string          `json:"type,omitempty"`
+	Identifier *fhirIdentifier `json:"identifier,omitempty"`
+	Display    string          `json:"display,omitempty"`
 }
 
 type fhirIdentifier struct {
@@ -81,7 +141,8 @@ type fhirIdentifier struct {
 }
 
 type fhirPolicy struct {
-	URI string `json:"uri"`
+	Authority string `json:"authority,omitempty"`
+	URI       string `json:"uri,omitempty"`
 }
 
 type fhirPeriod struct {
@@ -96,44 +157,97 @@ type fhirProvision struct {
 	Provision []fhirProvision `json:"provision,omitempty"`
 }
 
-// ToFHIR renders a grant or withdrawal as a FHIR R4 Consent resource:
+// FHIRContext is what the log knows of an entry beyond its statement, and
+// what its Consent resource shows of it. Every field is optional.
+type FHIRContext struct {
+	// ID is the entry id: Consent.id.
+	ID string
+	// ReceivedAt is the log's time of the entry: meta.lastUpdated.
+	ReceivedAt string
+	// Changes is, for a withdrawal, the grant it changes: its policy is
+	// the withdrawal's, and sourceReference points at it.
+	Changes *ChangedGrant
+}
+
+// ChangedGrant is the grant a withdrawal changes.
+type ChangedGrant struct {
+	EntryID string
+	Form    Form
+}
+
+// GrantChanged returns the grant that the withdrawal logged at leaf index at
+// changes: the subject's latest grant before it in log order, or nil. es are
+// the subject's entries in log order.
+func GrantChanged(es []statement.Logged, at int64) *ChangedGrant {
+	var out *ChangedGrant
+	for _, e := range es {
+		if e.LeafIndex >= at {
+			break
+		}
+		if g, ok := e.Statement.(*Grant); ok {
+			out = &ChangedGrant{EntryID: e.ID, Form: g.Form}
+		}
+	}
+	return out
+}
+
+// ToFHIR renders a grant or withdrawal as a FHIR R4 Consent resource of
+// trialog's profile (docs/fhir.md), valid R4 with every invariant:
 //
-//   - status "active" for a grant, "inactive" for a withdrawal;
-//   - scope research, category LOINC 59284-0;
-//   - patient: the subject reference, as an identifier;
-//   - dateTime: issued_at;
-//   - the trial in the workflow-researchStudy extension, a grant's form
-//     version in the FHIRFormVersionExtension, its document digest as
-//     policy.uri (RFC 6920 ni URI);
+//   - a grant is "active"; its policy is the consent form's digest (RFC
+//     6920 ni URI), its form version is in the FHIRFormVersionExtension;
+//   - a withdrawal of all purposes is "inactive", of some purposes "active"
+//     (the rest of the grant stays in force); both carry policyRule
+//     v3-ActCode OPTOUT and, when x.Changes names the grant they change, its
+//     policy and a sourceReference to it;
+//   - scope research, category LOINC 59284-0, patient the subject reference
+//     as an identifier, dateTime issued_at, the trial in the
+//     workflow-researchStudy extension;
 //   - provision: a base "deny" (what is not listed is not consented to),
-//     with the grant's period, and one nested provision per purpose with
-//     its decision; for a withdrawal, one nested "deny" per purpose
-//     withdrawn, none when all are.
-func ToFHIR(st statement.Statement) ([]byte, error) {
+//     with a grant's period and one nested provision per purpose with its
+//     decision, or a withdrawal's one nested "deny" per purpose withdrawn;
+//     each purpose as its PurposeOfUse code where it has one and its
+//     trialog code;
+//   - a generated XHTML narrative; id and meta from x.
+func ToFHIR(st statement.Statement, x FHIRContext) ([]byte, error) {
 	var h *Header
 	c := fhirConsent{
 		ResourceType: "Consent",
-		Scope:        fhirConcept{Coding: []fhirCoding{{System: fhirScopeSystem, Code: fhirScopeCode}}},
+		ID:           x.ID,
+		Meta:         &fhirMeta{Profile: []string{FHIRProfile}},
+		Scope:        &fhirConcept{Coding: []fhirCoding{{System: fhirScopeSystem, Code: fhirScopeCode}}},
 		Category:     []fhirConcept{{Coding: []fhirCoding{{System: fhirCategorySystem, Code: fhirCategoryCode}}}},
 		Provision:    &fhirProvision{Type: Deny},
+	}
+	if x.ReceivedAt != "" {
+		c.Meta.VersionID, c.Meta.LastUpdated = "1", x.ReceivedAt
 	}
 	switch s := st.(type) {
 	case *Grant:
 		h = &s.Header
 		c.Status = "active"
-		sum, _ := hex.DecodeString(s.Form.SHA256)
-		c.Policy = []fhirPolicy{{URI: niSHA256 + base64.RawURLEncoding.EncodeToString(sum)}}
+		c.Policy = []fhirPolicy{{URI: formURI(s.Form)}}
 		if s.Period != nil {
 			c.Provision.Period = &fhirPeriod{Start: s.Period.Start, End: s.Period.End}
 		}
 		for _, sc := range s.Scope {
-			c.Provision.Provision = append(c.Provision.Provision, fhirProvision{Type: sc.Decision, Purpose: []fhirCoding{{System: FHIRPurposeSystem, Code: sc.Purpose}}})
+			c.Provision.Provision = append(c.Provision.Provision, fhirProvision{Type: sc.Decision, Purpose: purposeCodings(sc.Purpose)})
 		}
 	case *Withdraw:
 		h = &s.Header
 		c.Status = "inactive"
+		if !s.All() {
+			c.Status = "active"
+		}
+		if g := x.Changes; g != nil {
+			c.SourceReference = &fhirReference{Reference: "Consent/" + g.EntryID}
+			c.Policy = []fhirPolicy{{URI: formURI(g.Form)}}
+		}
+		// POLICY: FHIR R4 ppc-1 — every Consent has a policy or a
+		// policyRule, whatever the log knows of the grant.
+		c.PolicyRule = &fhirConcept{Coding: []fhirCoding{{System: fhirActCodeSystem, Code: fhirOptOut}}}
 		for _, p := range s.Purposes {
-			c.Provision.Provision = append(c.Provision.Provision, fhirProvision{Type: Deny, Purpose: []fhirCoding{{System: FHIRPurposeSystem, Code: p}}})
+			c.Provision.Provision = append(c.Provision.Provision, fhirProvision{Type: Deny, Purpose: purposeCodings(p)})
 		}
 	default:
 		return nil, ErrNotConsent
@@ -142,121 +256,82 @@ func ToFHIR(st statement.Statement) ([]byte, error) {
 	if g, ok := st.(*Grant); ok {
 		c.Extension = append(c.Extension, fhirExtension{URL: FHIRFormVersionExtension, ValueString: g.Form.Version})
 	}
-	c.Patient = fhirReference{Identifier: &fhirIdentifier{System: FHIRSubjectSystem, Value: h.Subject}}
+	c.Patient = &fhirReference{Identifier: &fhirIdentifier{System: FHIRSubjectSystem, Value: h.Subject}}
 	c.DateTime = h.IssuedAt
-	return json.MarshalIndent(c, "", "  ")
-}
-
-// FHIRType returns the statement type a FHIR Consent payload is.
-func FHIRType(payload []byte) (string, error) {
-	st, err := ParseFHIR(payload)
-	if err != nil {
-		return "", err
-	}
-	return st.Type(), nil
-}
-
-// ParseFHIR parses a FHIR R4 Consent resource of the form ToFHIR writes
-// into the consent.grant or consent.withdraw it stands for, and validates
-// that as its native form is. Errors wrap statement.ErrInvalid.
-func ParseFHIR(payload []byte) (statement.Statement, error) {
-	const t = "FHIR Consent"
-	var c fhirConsent
-	if err := statement.Decode(t, payload, &c); err != nil {
+	c.Text = &fhirNarrative{Status: "generated", Div: narrative(st, x)}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // the narrative is XHTML; keep it legible
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(c); err != nil {
 		return nil, err
 	}
-	if c.ResourceType != "Consent" {
-		return nil, statement.Invalidf("%s: resourceType must be \"Consent\"", t)
-	}
-	if !oneCoding(c.Scope, fhirScopeSystem, fhirScopeCode) {
-		return nil, statement.Invalidf("%s: scope must be the coding %s|%s", t, fhirScopeSystem, fhirScopeCode)
-	}
-	if len(c.Category) != 1 || !oneCoding(c.Category[0], fhirCategorySystem, fhirCategoryCode) {
-		return nil, statement.Invalidf("%s: category must be the one coding %s|%s", t, fhirCategorySystem, fhirCategoryCode)
-	}
-	if c.Patient.Identifier == nil || c.Patient.Identifier.System != FHIRSubjectSystem {
-		return nil, statement.Invalidf("%s: patient must be {\"identifier\": {\"system\": %q, \"value\": <subject reference>}}", t, FHIRSubjectSystem)
-	}
-	var trial, version string
-	var haveTrial, haveVersion bool
-	for i, e := range c.Extension {
-		switch {
-		case e.URL == FHIRResearchStudyExtension && !haveTrial && e.ValueString == "" && e.ValueReference != nil &&
-			e.ValueReference.Identifier != nil && e.ValueReference.Identifier.System == FHIRTrialSystem:
-			trial, haveTrial = e.ValueReference.Identifier.Value, true
-		case e.URL == FHIRFormVersionExtension && !haveVersion && e.ValueReference == nil:
-			version, haveVersion = e.ValueString, true
-		default:
-			return nil, statement.Invalidf("%s: extension[%d] is not one trialog reads, or is repeated (docs/consent.md)", t, i)
-		}
-	}
-	if !haveTrial {
-		return nil, statement.Invalidf("%s: the trial is required, in the %s extension with identifier system %s", t, FHIRResearchStudyExtension, FHIRTrialSystem)
-	}
-	p := c.Provision
-	if p == nil || p.Type != Deny {
-		return nil, statement.Invalidf("%s: provision is required, with type deny (what it does not list is not consented to)", t)
-	}
-	h := Header{TrialID: trial, Subject: c.Patient.Identifier.Value, IssuedAt: c.DateTime}
-	purposes := func(wantDeny bool) ([]Scope, error) {
-		var out []Scope
-		for i, n := range p.Provision {
-			if n.Period != nil || len(n.Provision) > 0 || len(n.Purpose) != 1 || n.Purpose[0].System != FHIRPurposeSystem {
-				return nil, statement.Invalidf("%s: provision.provision[%d] must have a type and one purpose coding of system %s, nothing else", t, i, FHIRPurposeSystem)
-			}
-			if n.Type != Permit && n.Type != Deny || wantDeny && n.Type != Deny {
-				return nil, statement.Invalidf("%s: provision.provision[%d].type must be %s", t, i, map[bool]string{true: "deny", false: "permit or deny"}[wantDeny])
-			}
-			out = append(out, Scope{Purpose: n.Purpose[0].Code, Decision: n.Type})
-		}
-		return out, nil
-	}
-	switch c.Status {
-	case "active":
-		h.Kind = TypeGrant
-		if len(c.Policy) != 1 {
-			return nil, statement.Invalidf("%s: a grant has one policy, whose uri is the consent form's digest (%s…)", t, niSHA256)
-		}
-		sum, err := base64.RawURLEncoding.Strict().DecodeString(strings.TrimPrefix(c.Policy[0].URI, niSHA256))
-		if !strings.HasPrefix(c.Policy[0].URI, niSHA256) || err != nil || len(sum) != 32 {
-			return nil, statement.Invalidf("%s: policy[0].uri must be %s and the base64url SHA-256 of the consent form (RFC 6920)", t, niSHA256)
-		}
-		if !haveVersion {
-			return nil, statement.Invalidf("%s: a grant names its consent-form version in the %s extension", t, FHIRFormVersionExtension)
-		}
-		g := &Grant{Header: h, Form: Form{Version: version, SHA256: hex.EncodeToString(sum)}}
-		if p.Period != nil {
-			g.Period = &Period{Start: p.Period.Start, End: p.Period.End}
-		}
-		if g.Scope, err = purposes(false); err != nil {
-			return nil, err
-		}
-		if err := g.validate(); err != nil {
-			return nil, err
-		}
-		return g, nil
-	case "inactive":
-		h.Kind = TypeWithdraw
-		if len(c.Policy) > 0 || haveVersion || p.Period != nil {
-			return nil, statement.Invalidf("%s: a withdrawal (status inactive) has no policy, form version or period", t)
-		}
-		sc, err := purposes(true)
-		if err != nil {
-			return nil, err
-		}
-		w := &Withdraw{Header: h}
-		for _, s := range sc {
-			w.Purposes = append(w.Purposes, s.Purpose)
-		}
-		if err := w.validate(); err != nil {
-			return nil, err
-		}
-		return w, nil
-	default:
-		return nil, statement.Invalidf("%s: status must be active (a grant) or inactive (a withdrawal)", t)
-	}
+	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
 }
 
-func oneCoding(c fhirConcept, system, code string) bool {
-	return len(c.Coding) == 1 && c.Coding[0].System == system && c.Coding[0].Code == code
+func formURI(f Form) string {
+	sum, _ := hex.DecodeString(f.SHA256)
+	return niSHA256 + base64.RawURLEncoding.EncodeToString(sum)
+}
+
+func purposeCodings(p string) []fhirCoding {
+	own := fhirCoding{System: FHIRPurposeSystem, Code: p}
+	if c, ok := purposeOfUse[p]; ok {
+		return []fhirCoding{c, own}
+	}
+	return []fhirCoding{own}
+}
+
+// narrative is the generated XHTML of a Consent: what a person reading the
+// resource needs, in plain words. Every value is escaped.
+func narrative(st statement.Statement, x FHIRContext) string {
+	e := html.EscapeString
+	var b strings.Builder
+	b.WriteString(`<div xmlns="http://www.w3.org/1999/xhtml">`)
+	purpose := func(p string) string {
+		s := "<code>" + e(p) + "</code>"
+		if c, ok := purposeOfUse[p]; ok {
+			s += " (" + e(c.Display) + ", " + c.Code + ")"
+		}
+		return s
+	}
+	switch s := st.(type) {
+	case *Grant:
+		b.WriteString("<p>Research consent of subject <code>" + e(s.Subject) + "</code> in trial <code>" + e(s.TrialID) +
+			"</code>, on consent form version <code>" + e(s.Form.Version) + "</code>, recorded " + e(s.IssuedAt) + ".</p><ul>")
+		for _, sc := range s.Scope {
+			word := "permitted"
+			if sc.Decision == Deny {
+				word = "denied"
+			}
+			b.WriteString("<li>" + purpose(sc.Purpose) + ": " + word + "</li>")
+		}
+		b.WriteString("</ul>")
+		if p := s.Period; p != nil {
+			b.WriteString("<p>In force")
+			if p.Start != "" {
+				b.WriteString(" from " + e(p.Start))
+			}
+			if p.End != "" {
+				b.WriteString(" until " + e(p.End))
+			}
+			b.WriteString(".</p>")
+		}
+		b.WriteString("<p>Every other use is denied.</p>")
+	case *Withdraw:
+		if s.All() {
+			b.WriteString("<p>Withdrawal of all research consent of subject <code>" + e(s.Subject) + "</code> in trial <code>" + e(s.TrialID) + "</code>, recorded " + e(s.IssuedAt) + ". Every use is denied from then on.</p>")
+		} else {
+			b.WriteString("<p>Partial withdrawal of research consent of subject <code>" + e(s.Subject) + "</code> in trial <code>" + e(s.TrialID) + "</code>, recorded " + e(s.IssuedAt) + ". From then on these uses are denied:</p><ul>")
+			for _, p := range s.Purposes {
+				b.WriteString("<li>" + purpose(p) + "</li>")
+			}
+			b.WriteString("</ul><p>The rest of the consent stays in force.</p>")
+		}
+		if x.Changes != nil {
+			b.WriteString("<p>It changes the consent <code>Consent/" + e(x.Changes.EntryID) + "</code> (form version <code>" + e(x.Changes.Form.Version) + "</code>).</p>")
+		}
+	}
+	b.WriteString("</div>")
+	return b.String()
 }

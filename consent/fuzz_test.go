@@ -1,11 +1,15 @@
 package consent
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/trialog/trialog/internal/fhirvalid"
 	"github.com/trialog/trialog/statement"
 )
 
@@ -38,10 +42,16 @@ func fuzzParser(f *testing.F, dir string, parse func([]byte) (statement.Statemen
 		if !ok || !ValidSubject(cs.SubjectID()) || cs.Trial() == "" {
 			t.Fatalf("accepted %q without a subject and trial", b)
 		}
-		if out, err := ToFHIR(st); err == nil {
+		if out, err := ToFHIR(st, FHIRContext{}); err == nil {
 			back, err := ParseFHIR(out)
 			if err != nil || back.Type() != st.Type() {
 				t.Fatalf("FHIR form of an accepted statement does not parse: %v\n%s", err, out)
+			}
+			// The FHIR form says what the statement says.
+			a, _ := json.Marshal(back)
+			b, _ := json.Marshal(st)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("FHIR round trip changed the statement:\n%s\n%s", a, b)
 			}
 		}
 	})
@@ -51,4 +61,27 @@ func FuzzParseGrant(f *testing.F)    { fuzzParser(f, "statements", ParseGrant) }
 func FuzzParseWithdraw(f *testing.F) { fuzzParser(f, "statements", ParseWithdraw) }
 func FuzzParseAccess(f *testing.F)   { fuzzParser(f, "statements", ParseAccess) }
 func FuzzParseErasure(f *testing.F)  { fuzzParser(f, "statements", ParseErasure) }
-func FuzzParseFHIR(f *testing.F)     { fuzzParser(f, "fhir", ParseFHIR) }
+
+// FuzzParseFHIR checks the FHIR parser as the other parsers, and more: what
+// it accepts is valid R4 (google/fhir and the invariants), and so is the
+// Consent trialog renders from it.
+func FuzzParseFHIR(f *testing.F) {
+	addSeeds(f, filepath.Join("fhir", "exports"))
+	fuzzParser(f, "fhir", func(b []byte) (statement.Statement, error) {
+		st, err := ParseFHIR(b)
+		if err != nil {
+			return nil, err
+		}
+		if err := fhirvalid.Validate(b); err != nil {
+			panic(fmt.Sprintf("accepted a Consent that is not valid R4: %v\n%s", err, b))
+		}
+		out, err := ToFHIR(st, FHIRContext{})
+		if err != nil {
+			panic(err)
+		}
+		if err := fhirvalid.Validate(out); err != nil {
+			panic(fmt.Sprintf("rendered a Consent that is not valid R4: %v\n%s", err, out))
+		}
+		return st, nil
+	})
+}

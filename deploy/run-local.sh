@@ -35,10 +35,45 @@ demo="make demo"
 [ "$url" = http://127.0.0.1:8080 ] || demo="$demo TRIALOG_URL=$url"
 [ "$data_dir" = .data ] || demo="$demo DATA_DIR=$data_dir"
 
+bin/trialogd --mysql-dsn "$dsn" --data-dir "$data_dir" --listen "$listen" "$@" &
+pid=$!
+# Stop trialogd with this script; SIGTERM lets it finish requests and shut down cleanly.
+trap 'kill -TERM "$pid" 2>/dev/null' INT TERM
+
+# Say "serving" only once it is: /readyz answers 200 (schema, tree and first checkpoint done).
+# If trialogd exits first, say so with its exit status instead.
+ready=
+for ((i = 0; i < 600; i++)); do
+	if ! kill -0 "$pid" 2>/dev/null; then
+		break
+	fi
+	if curl -fsS -o /dev/null --max-time 1 "$url/readyz" 2>/dev/null; then
+		ready=1
+		break
+	fi
+	sleep 0.1
+done
+if [ -z "$ready" ]; then
+	status=0
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "run-local: trialogd did not become ready on $url within 60 s (see its log above); stopping it." >&2
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		exit 1
+	fi
+	wait "$pid" || status=$?
+	echo "run-local: trialogd failed to start (exit status $status); its log above says why." >&2
+	exit "${status/#0/1}"
+fi
 {
 	echo "trialogd: serving on $url"
 	echo "trialogd: admin token in $data_dir/admin.token (created on first start)"
 	echo "trialogd: notarize a sample document end to end, from another terminal: $demo"
 } >&2
-
-exec bin/trialogd --mysql-dsn "$dsn" --data-dir "$data_dir" --listen "$listen" "$@"
+status=0
+wait "$pid" || status=$?
+# A signal to this script interrupts the first wait: wait again for trialogd's own exit.
+if kill -0 "$pid" 2>/dev/null; then
+	wait "$pid" || status=$?
+fi
+exit "$status"

@@ -398,17 +398,5 @@ func (c consentRoutes) fhirHandler() http.Handler {
 }
 
 func (c consentRoutes) fhir(ctx context.Context, id string) ([]byte, error) {
-	e, err := c.svc.EntryByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	st, err := c.svc.EntryStatement(e)
-	if err != nil {
-		return nil, err
-	}
-	b, err := consent.ToFHIR(st)
-	if errors.Is(err, consent.ErrNotConsent) {
-		return nil, errNotFound("entry %s is a %s; only consent.grant and consent.withdraw entries have a FHIR Consent form", id, st.Type())
-	}
-	return b, err
+	return c.svc.ConsentFHIR(ctx, id)
 }

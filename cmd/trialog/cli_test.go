@@ -25,6 +25,9 @@ func TestHelp(t *testing.T) {
 		r.has(t, "Usage: trialog "+name, "Example:\n  trialog "+name, "Flags:")
 	}
 	top.has(t, "Exit codes: 0 success, 1 failure, 2 audit found a fork or rollback, 64 usage error.")
+	for _, v := range []string{"--version", "version"} {
+		c.run(v).ok(t).has(t, "trialog ", "(revision ", "go1.")
+	}
 	c.run("frobnicate").fails(t, exitUsage, `unknown command "frobnicate"`)
 	r := c.run("verify", "--nope", "x.receipt").fails(t, exitUsage, "flag provided but not defined: -nope")
 	if strings.Count(r.stderr, "\n") != 1 {

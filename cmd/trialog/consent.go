@@ -32,7 +32,7 @@ import (
 
 // consentOrder is the order consent --help lists the subcommands in: the
 // order of a patient's story.
-var consentOrder = []string{"enroll", "grant", "withdraw", "status", "check", "erase", "summary"}
+var consentOrder = []string{"enroll", "grant", "withdraw", "fhir", "status", "check", "erase", "summary"}
 
 func consentCommands() map[string]command {
 	return map[string]command{
@@ -42,6 +42,8 @@ func consentCommands() map[string]command {
 			"trialog consent grant --key site.key --trial NCT01234567 --subject sub_5f0c… --form-version 2.0 --form-file consent-v2.pdf --permit primary-analysis --deny future-research", runConsentGrant},
 		"withdraw": {"log a subject's withdrawal, of every purpose or of some, signed by your site's key",
 			"trialog consent withdraw --key site.key --trial NCT01234567 --subject sub_5f0c… --purposes future-research", runConsentWithdraw},
+		"fhir": {"log a FHIR R4 Consent (a grant or withdrawal) as exported from your FHIR server, its bytes unchanged, signed by your site's key",
+			"trialog consent fhir --key site.key --file consent-1203.json --receipt consent-1203.receipt", runConsentFHIR},
 		"status": {"show a patient's consent and every use of their data, each entry proven, from the secret on their consent receipt",
 			"trialog consent status --trial NCT01234567 --secret-file consent-secret.txt", runConsentStatus},
 		"check": {"ask whether a subject's data may be used for a purpose (a data user); the check is logged, and exit 0 means permit",
@@ -383,7 +385,7 @@ func runConsentGrant(ctx context.Context, env *environ, args []string) error {
 	if _, err := consent.ParseGrant(payload); err != nil {
 		return usageErrorf("%v", err)
 	}
-	return signAndLog(ctx, env, sf, payload)
+	return signAndLog(ctx, env, sf, statement.PayloadType, payload)
 }
 
 func runConsentWithdraw(ctx context.Context, env *environ, args []string) error {
@@ -411,7 +413,61 @@ func runConsentWithdraw(ctx context.Context, env *environ, args []string) error 
 	if _, err := consent.ParseWithdraw(payload); err != nil {
 		return usageErrorf("%v", err)
 	}
-	return signAndLog(ctx, env, sf, payload)
+	return signAndLog(ctx, env, sf, statement.PayloadType, payload)
+}
+
+// maxFHIRFile is the largest Consent file taken; an envelope is at most
+// 1 MiB, and base64 makes the payload a third larger.
+const maxFHIRFile = 700 << 10
+
+// runConsentFHIR logs a FHIR R4 Consent file as it is: the exact bytes are
+// signed (payloadType application/fhir+json) and logged, and trialogd reads
+// them as the grant or withdrawal they stand for (docs/fhir.md).
+func runConsentFHIR(ctx context.Context, env *environ, args []string) error {
+	fl := consentFlags(env, "fhir")
+	sf := addSignFlags(fl, env)
+	file := fl.String("file", "", "the Consent resource, FHIR R4 JSON, as your FHIR server exports it (required)")
+	trial := fl.String("trial", "", "if given, the trial the Consent must name, such as NCT01234567 (a check before signing)")
+	if err := consentParse(fl, args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return usageErrorf("--file is required: the FHIR Consent to log")
+	}
+	if *sf.issuedAt != "" {
+		return usageErrorf("--issued-at does not apply: the Consent's dateTime is the time of the event")
+	}
+	if _, err := sf.check(time.Now()); err != nil {
+		return err
+	}
+	f, err := os.Open(*file)
+	if err != nil {
+		return err
+	}
+	payload, err := io.ReadAll(io.LimitReader(f, maxFHIRFile+1))
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if len(payload) > maxFHIRFile {
+		return usageErrorf("--file %s is over %d KiB: too large for one envelope", *file, maxFHIRFile>>10)
+	}
+	// Checked here as trialogd will: an element outside the profile is
+	// named now, before anything is signed.
+	st, err := consent.ParseFHIR(payload)
+	if err != nil {
+		return usageErrorf("--file %s: %v", *file, strings.TrimPrefix(err.Error(), statement.ErrInvalid.Error()+": "))
+	}
+	if *trial != "" {
+		id, err := trialID(*trial)
+		if err != nil {
+			return err
+		}
+		if got := st.(consent.Statement).Trial(); got != id {
+			return usageErrorf("--file %s names trial %s, not %s", *file, got, id)
+		}
+	}
+	return signAndLog(ctx, env, sf, consent.FHIRPayloadType, payload)
 }
 
 // consentHeader checks the flags every consent statement shares and returns
@@ -435,7 +491,7 @@ func consentHeader(kind, trial, subject string, sf *signFlags) (consent.Header, 
 // proof, verifies the answer (the checkpoint, the inclusion proof, and that
 // the logged envelope is the one signed here) and, with --receipt, builds,
 // verifies and saves the receipt, as submit does.
-func signAndLog(ctx context.Context, env *environ, sf *signFlags, payload []byte) error {
+func signAndLog(ctx context.Context, env *environ, sf *signFlags, payloadType string, payload []byte) error {
 	priv, err := loadKey(*sf.key)
 	if err != nil {
 		return err
@@ -461,7 +517,7 @@ func signAndLog(ctx context.Context, env *environ, sf *signFlags, payload []byte
 			return err
 		}
 	}
-	t.env = envelope.Sign(statement.PayloadType, payload, priv)
+	t.env = envelope.Sign(payloadType, payload, priv)
 	pe, err := envelope.Check(t.env)
 	if err != nil {
 		return err
@@ -484,6 +540,10 @@ func signAndLog(ctx context.Context, env *environ, sf *signFlags, payload []byte
 		Type string `json:"type"`
 	}
 	json.Unmarshal(payload, &typ)
+	if payloadType == consent.FHIRPayloadType {
+		typ.Type, _ = consent.FHIRType(payload)
+		typ.Type += " (FHIR Consent)"
+	}
 	if t.err != nil {
 		return fmt.Errorf("logging the %s: %w", typ.Type, t.err)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -400,6 +402,43 @@ func TestConsentHelp(t *testing.T) {
 	c.run("--help").ok(t).has(t, "  consent ")
 	// A usage error names the subcommand and its --help.
 	c.run("consent", "check", "--trial", "NCT00000419").fails(t, exitUsage, "trialog consent check: --subject is required", "(see trialog consent check --help)")
+}
+
+// TestConsentFHIRFile: a Consent as a HAPI FHIR server exports it is logged
+// from its file unedited, its receipt verifies, and the patient's status
+// reads it as the grant it is; a Consent outside the profile is refused
+// before anything is signed, with the element named.
+func TestConsentFHIRFile(t *testing.T) {
+	w := newConsentWorld(t)
+	subject, secretFile, _ := w.enroll(t, "patient-0042")
+	export, err := os.ReadFile(filepath.Join("..", "..", "consent", "testdata", "fhir", "exports", "hapi-grant.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := readFile(t, w.form)
+	ni := base64.RawURLEncoding.EncodeToString(sha256Of(sum))
+	export = bytes.ReplaceAll(export, []byte("sub_0123456789abcdef0123456789abcdef"), []byte(subject))
+	export = bytes.ReplaceAll(export, []byte("jips6C4yjrn3H2W91iqjYHmGZeVtdpNwRcvPKghA5qg"), []byte(ni))
+	file := filepath.Join(w.dir, "consent-1203.json")
+	writeFile(t, file, string(export))
+	rcpt := filepath.Join(w.dir, "consent-1203.receipt")
+	site := []string{"--token-file", w.siteToken, "--key", w.siteKey}
+
+	w.run(append([]string{"consent", "fhir", "--file", file, "--trial", "NCT99999999"}, site...)...).fails(t, exitUsage, "names trial NCT00000419, not NCT99999999")
+	bad := filepath.Join(w.dir, "bad.json")
+	writeFile(t, bad, strings.Replace(string(export), `"status": "active"`, `"identifier": [{"value": "MRN-1"}], "status": "active"`, 1))
+	w.run(append([]string{"consent", "fhir", "--file", bad}, site...)...).fails(t, exitUsage, "Consent.identifier is not part of trialog's Consent profile")
+
+	w.run(append([]string{"consent", "fhir", "--file", file, "--trial", w.trial, "--receipt", rcpt}, site...)...).ok(t).
+		has(t, "consent.grant (FHIR Consent) logged", "proof verified", "receipt  "+rcpt)
+	w.run("verify", rcpt).ok(t)
+	w.run("consent", "status", "--trial", w.trial, "--secret-file", secretFile).ok(t).
+		has(t, "status       granted", "(logged as FHIR)")
+}
+
+func sha256Of(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
 }
 
 func hashHex(t *testing.T, path string) string {

@@ -31,6 +31,7 @@ import (
 	"syscall"
 
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/internal/buildinfo"
 )
 
 // Exit codes.
@@ -123,6 +124,10 @@ func runMain(ctx context.Context, env *environ, args []string) int {
 		usage(env.stdout, cmds)
 		return exitOK
 	}
+	if args[0] == "--version" || args[0] == "-version" || args[0] == "version" {
+		fmt.Fprintln(env.stdout, buildinfo.Read().String("trialog"))
+		return exitOK
+	}
 	c, ok := cmds[args[0]]
 	if !ok {
 		fmt.Fprintf(env.stderr, "trialog: unknown command %q; run trialog --help for the list.\n", args[0])
@@ -168,7 +173,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-7s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun trialog COMMAND --help for its flags and an example.")
+	fmt.Fprintln(w, "\nRun trialog COMMAND --help for its flags and an example; trialog --version for the build.")
 	fmt.Fprintln(w, "--url, --token-file and --log-key default to $TRIALOG_URL, $TRIALOG_TOKEN_FILE and $TRIALOG_LOG_KEY.")
 	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 audit found a fork or rollback, 64 usage error.")
 }

@@ -229,9 +229,9 @@ func TestConsentEndToEnd(t *testing.T) {
 	// FHIR in: a partial withdrawal written as a FHIR Consent, logged with
 	// its signed bytes unchanged.
 	fw := []byte(`{"resourceType":"Consent","extension":[{"url":"` + consent.FHIRResearchStudyExtension + `","valueReference":{"identifier":{"system":"urn:trialog:trial","value":"` + f.trial + `"}}}],` +
-		`"status":"inactive","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"research"}]},` +
+		`"status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"research"}]},` +
 		`"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"identifier":{"system":"urn:trialog:subject","value":"` + subj.Subject + `"}},` +
-		`"dateTime":"2026-04-01T10:00:00Z","provision":{"type":"deny","provision":[{"type":"deny","purpose":[{"system":"urn:trialog:purpose","code":"primary-analysis"}]}]}}`)
+		`"dateTime":"2026-04-01T10:00:00Z","policyRule":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"OPTOUT"}]},"provision":{"type":"deny","provision":[{"type":"deny","purpose":[{"system":"urn:trialog:purpose","code":"primary-analysis"}]}]}}`)
 	fenv := envelope.Sign(consent.FHIRPayloadType, fw, f.site.Priv)
 	we, code2, err := f.site.Client.Submit(ctx, fenv, wait)
 	if err != nil || code2 != http.StatusCreated {

@@ -22,10 +22,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/internal/daemon"
 )
 
 func main() {
+	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
+		fmt.Println(buildinfo.Read().String("trialogd"))
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		code := runMigrate(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	cfg, err := parseFlags(newFlagSet(), os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -83,7 +94,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 224, "soft memory limit for the Go runtime in MiB (0: none); GOMEMLIMIT, if set, wins")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n       trialogd migrate [--trillian-schema]   (create or update the schema, then exit)\n       trialogd --version\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/personality"
 	"github.com/trialog/trialog/records"
 	"github.com/trialog/trialog/statement"
@@ -89,7 +90,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
@@ -120,6 +121,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	api := personality.NewAPI(svc, reg)
 	personality.RegisterTrialRoutes(api)
 	personality.RegisterConsentRoutes(api)
+	personality.RegisterFHIRRoutes(api)
 	srv := &http.Server{
 		// The pages (/patient, /trials/{id}, /log) beside the API.
 		Handler:           web.Mount(api.Handler(), web.Options{Logger: logger}),
