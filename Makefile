@@ -82,7 +82,7 @@ fuzz: ## run every Fuzz target for FUZZTIME each
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime '$(FUZZTIME)' $(FUZZFLAGS) "$$pkg"; \
 	done <<<"$$targets"
 
-bench: ## quick figures: P1 (with plain Trillian and the ratio), P2, the batch rate, P4; a few minutes
+bench: ## quick figures: P1 (with plain Trillian and the ratio), P2, the batch rate, P7 (mixed workload), P4; a few minutes
 	$(GO) run ./cmd/trialog-bench $(BENCHFLAGS)
 	@echo 'P4 offline receipt verification, one core, every check (target ≥ 20,000 receipts/s per core):'
 	$(GO) test -run '^$$' -bench 'VerifyReceipts$$' -benchtime 2s -cpu 1 ./personality/receipt | grep -E 'receipts/s|^ok'

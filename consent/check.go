@@ -39,10 +39,10 @@ type Subjects interface {
 func Register(r *statement.Registry, subjects Subjects) {
 	c := checker{subjects: subjects}
 	site := []statement.Role{statement.RoleSite}
-	r.Register(statement.Kind{Name: TypeGrant, Roles: site, Parse: ParseGrant, Check: c.checkEvent})
-	r.Register(statement.Kind{Name: TypeWithdraw, Roles: site, Parse: ParseWithdraw, Check: c.checkEvent})
-	r.Register(statement.Kind{Name: TypeAccess, Parse: ParseAccess, Check: c.checkAccess})
-	r.Register(statement.Kind{Name: TypeErasure, Parse: ParseErasure, Check: c.checkErasure})
+	r.Register(statement.Kind{Name: TypeGrant, Roles: site, Parse: ParseGrant, Check: c.checkEvent, Apply: applyEvent})
+	r.Register(statement.Kind{Name: TypeWithdraw, Roles: site, Parse: ParseWithdraw, Check: c.checkEvent, Apply: applyEvent})
+	r.Register(statement.Kind{Name: TypeAccess, Parse: ParseAccess, Check: c.checkAccess, Apply: applyAccess})
+	r.Register(statement.Kind{Name: TypeErasure, Parse: ParseErasure, Check: c.checkErasure, Apply: applyEvent})
 	r.RegisterFormat(statement.Format{PayloadType: FHIRPayloadType, Type: FHIRType, Parse: ParseFHIR})
 }
 
@@ -72,10 +72,11 @@ func (c checker) subject(ctx context.Context, st Statement, trial string, erased
 
 // checkEvent decides a grant or withdrawal: the subject must be a live
 // subject of the trial (400), the caller a site delegated on the trial (403),
-// and a grant's form a consent-form version logged for the trial (400).
-func (c checker) checkEvent(ctx context.Context, r statement.Reader, caller statement.Caller, st statement.Statement) error {
+// and a grant's form a consent-form version logged for the trial (400) that
+// no later version has replaced (409).
+func (c checker) checkEvent(ctx context.Context, r statement.State, caller statement.Caller, st statement.Statement) error {
 	cs := st.(Statement)
-	t, err := trials.Load(ctx, r, cs.Trial())
+	t, err := trials.LoadState(ctx, r, cs.Trial())
 	if errors.Is(err, trials.ErrUnknownTrial) {
 		return statement.Invalidf("%s: trial %s is not registered", cs.Type(), cs.Trial())
 	}
@@ -89,15 +90,24 @@ func (c checker) checkEvent(ctx context.Context, r statement.Reader, caller stat
 	if err := c.subject(ctx, cs, t.ID, false); err != nil {
 		return err
 	}
+	// The subject's row is locked with the trial's: events of one subject
+	// take turns.
+	if _, err := LoadSubject(ctx, r, cs.SubjectID()); err != nil {
+		return err
+	}
 	g, ok := st.(*Grant)
 	if !ok {
 		return nil
 	}
-	forms := Forms(t)
+	forms := t.Chain(trials.TypeConsentForm)
 	for _, f := range forms {
 		if f.Version == g.Form.Version {
 			if f.SHA256 != g.Form.SHA256 {
-				return statement.Invalidf("%s: form.sha256 is not the digest of consent-form version %q of trial %s (entry %s)", TypeGrant, f.Version, t.ID, f.EntryID)
+				return statement.Invalidf("%s: form.sha256 is not the digest of consent-form version %q of trial %s (entry %s)", TypeGrant, f.Version, t.ID, f.Entry)
+			}
+			if next, ok := t.HasSuccessor(trials.TypeConsentForm, f.Entry); ok {
+				return fmt.Errorf("%w: %s: consent-form version %q of trial %s was replaced by version %q (entry %s); grant consent on the current version",
+					statement.ErrConflict, TypeGrant, f.Version, t.ID, next.Version, next.Entry)
 			}
 			return nil
 		}
@@ -114,21 +124,21 @@ func (c checker) checkEvent(ctx context.Context, r statement.Reader, caller stat
 
 // checkAccess decides trialogd's own consent.access: the subject must be a
 // live subject of the trial, and the decision and evidence must be what the
-// log says at the access entry's place in it. A consent event logged between
-// the answer's computation and the append makes it a conflict, which the
-// caller retries; so an access record never contradicts the entries before
-// it.
-func (c checker) checkAccess(ctx context.Context, r statement.Reader, _ statement.Caller, st statement.Statement) error {
+// subject's state says at the access entry's place in the log. A consent
+// event logged between the answer's computation and the append makes it a
+// conflict, which the caller retries; so an access record never contradicts
+// the entries before it.
+func (c checker) checkAccess(ctx context.Context, r statement.State, _ statement.Caller, st statement.Statement) error {
 	a := st.(*Access)
 	if err := c.subject(ctx, a, a.trial, false); err != nil {
 		return err
 	}
-	es, err := r.EntriesByRef(ctx, SubjectRef(a.Subject))
+	s, err := LoadSubject(ctx, r, a.Subject)
 	if err != nil {
 		return err
 	}
 	at, _ := statement.ParseTime("", a.IssuedAt)
-	decision, evidence := Decide(Compute(es, "", at), a.Purpose)
+	decision, evidence := Decide(s.Consent("", at), a.Purpose)
 	if decision != a.Decision || strings.Join(evidence, ",") != strings.Join(a.Evidence, ",") {
 		return fmt.Errorf("%w: %s: the consent of subject %s changed while the check was answered; retry", statement.ErrConflict, TypeAccess, a.Subject)
 	}
@@ -137,7 +147,7 @@ func (c checker) checkAccess(ctx context.Context, r statement.Reader, _ statemen
 
 // checkErasure decides trialogd's own consent.erasure: the subject must have
 // been minted for the trial; it is erased already (the link goes first).
-func (c checker) checkErasure(ctx context.Context, _ statement.Reader, _ statement.Caller, st statement.Statement) error {
+func (c checker) checkErasure(ctx context.Context, _ statement.State, _ statement.Caller, st statement.Statement) error {
 	e := st.(*Erasure)
 	return c.subject(ctx, e, e.trial, true)
 }

@@ -19,6 +19,7 @@ type memLog struct {
 	reg     *statement.Registry
 	entries []statement.Logged
 	refs    map[string][]int
+	state   *statement.MemState
 }
 
 func (m *memLog) EntriesByRef(_ context.Context, ref string) ([]statement.Logged, error) {
@@ -44,14 +45,16 @@ func (m *memLog) add(caller statement.Caller, payload string) (string, error) {
 			return "", fmt.Errorf("%w: role", statement.ErrForbidden)
 		}
 	}
-	if k.Check != nil {
-		if err := k.Check(context.Background(), m, caller, st); err != nil {
-			return "", err
-		}
-	}
 	sum := sha256.Sum256([]byte(payload))
 	id := hex.EncodeToString(sum[:])
-	m.entries = append(m.entries, statement.Logged{ID: id, LeafIndex: int64(len(m.entries)), PrincipalID: caller.PrincipalID, Statement: st})
+	e := statement.Logged{ID: id, LeafIndex: int64(len(m.entries)), PrincipalID: caller.PrincipalID, Statement: st}
+	if m.state == nil {
+		m.state = statement.NewMemState()
+	}
+	if err := statement.Decide(context.Background(), k, m.state, caller, e); err != nil {
+		return "", err
+	}
+	m.entries = append(m.entries, e)
 	for _, r := range st.Refs() {
 		m.refs[r] = append(m.refs[r], len(m.entries)-1)
 	}

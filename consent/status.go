@@ -1,7 +1,6 @@
 package consent
 
 import (
-	"sort"
 	"time"
 
 	"github.com/trialog/trialog/statement"
@@ -45,47 +44,19 @@ type Status struct {
 // the trial's current consent-form version ("" if unknown: no re-consent is
 // then required); now decides a grant's period.
 func Compute(entries []statement.Logged, latest string, now time.Time) *Status {
-	st := &Status{Status: StatusNone, Scope: []Scope{}, Evidence: []string{}, Access: []string{}}
-	var grant *Grant
-	decisions := map[string]string{}
-	all := false // a full withdrawal since the latest grant
+	state := newSubjectState()
+	var access []string
 	for _, e := range entries {
-		switch s := e.Statement.(type) {
-		case *Grant:
-			grant, all = s, false
-			clear(decisions)
-			for _, sc := range s.Scope {
-				decisions[sc.Purpose] = sc.Decision
-			}
-			st.Status = StatusGranted
-			st.Evidence = []string{e.ID}
-		case *Withdraw:
-			st.Evidence = append(st.Evidence, e.ID)
-			if s.All() {
-				all = true
-				st.Status = StatusWithdrawn
-			}
-			for _, p := range s.Purposes {
-				decisions[p] = Deny
-			}
-		case *Access:
-			st.Access = append(st.Access, e.ID)
-		case *Erasure:
-			st.Erased = true
+		if _, ok := e.Statement.(*Access); ok {
+			access = append(access, e.ID)
+			continue
 		}
+		state.apply(e.ID, e.Statement)
 	}
-	if grant != nil {
-		st.FormVersion = grant.Form.Version
-		st.ReconsentRequired = st.Status == StatusGranted && latest != "" && latest != grant.Form.Version
+	st := state.Consent(latest, now)
+	if access != nil {
+		st.Access = access
 	}
-	inPeriod := grant != nil && within(grant.Period, now)
-	for p, d := range decisions {
-		if all || !inPeriod {
-			d = Deny
-		}
-		st.Scope = append(st.Scope, Scope{Purpose: p, Decision: d})
-	}
-	sort.Slice(st.Scope, func(i, j int) bool { return st.Scope[i].Purpose < st.Scope[j].Purpose })
 	return st
 }
 

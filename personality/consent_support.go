@@ -143,7 +143,12 @@ func (s *Service) EraseSubject(ctx context.Context, trial, subject string, secre
 	if err != nil {
 		return nil, err
 	}
-	return s.SubmitAsService(ctx, payload, wait)
+	sub, err := s.SubmitAsService(ctx, payload, wait)
+	if err != nil {
+		return nil, err
+	}
+	s.markErasureLogged(ctx, subject)
+	return sub, nil
 }
 
 // LoggedByRef returns every entry under refs, once each, in log order, with
@@ -211,14 +216,15 @@ func isStoreNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound
 
 // logErasures makes sure every erased subject's consent.erasure is in the
 // log: the link is destroyed before the entry is logged, so an erasure whose
-// logging failed (MySQL or Trillian away, a crash) is logged here. The
-// statement is the same bytes each time (same subject, trial and erasure
-// time, a deterministic signature), so an erasure already logged is
-// answered as a duplicate and adds nothing. It runs at start and then every
-// interval until ctx ends.
+// logging failed (MySQL or Trillian away, a crash) is logged here. Only
+// erasures not marked logged are submitted, so the work does not grow with
+// the erasures of the past. The statement is the same bytes each time (same
+// subject, trial and erasure time, a deterministic signature), so an erasure
+// logged before its mark is answered as a duplicate and adds nothing. It
+// runs at start and then every interval until ctx ends.
 func (s *Service) logErasures(ctx context.Context, interval time.Duration) {
 	for {
-		erased, err := s.store.ErasedConsentSubjects(ctx)
+		erased, err := s.store.UnloggedErasures(ctx)
 		if err == nil {
 			for _, c := range erased {
 				payload, merr := json.Marshal(consent.ErasureStatement(c.TrialID, c.Subject, *c.ErasedAt))
@@ -228,6 +234,7 @@ func (s *Service) logErasures(ctx context.Context, interval time.Duration) {
 				if _, err = s.SubmitAsService(ctx, payload, 0); err != nil {
 					break
 				}
+				s.markErasureLogged(ctx, c.Subject)
 			}
 		}
 		if err != nil && ctx.Err() == nil {
@@ -238,5 +245,13 @@ func (s *Service) logErasures(ctx context.Context, interval time.Duration) {
 			return
 		case <-time.After(interval):
 		}
+	}
+}
+
+// markErasureLogged records that subject's erasure entry is durable; if the
+// mark is lost, the reconciler submits the erasure once more, a duplicate.
+func (s *Service) markErasureLogged(ctx context.Context, subject string) {
+	if err := s.store.MarkErasureLogged(ctx, subject); err != nil {
+		s.log.Warn("marking a consent erasure as logged failed; the reconciler will submit it again", "err", err)
 	}
 }

@@ -245,7 +245,9 @@ func (s *Service) InclusionProofByHash(ctx context.Context, leafHash string, tre
 
 // storeReader gives statement checks read access to logged entries.
 type storeReader struct {
-	st  storage.RefReader
+	st interface {
+		EntriesByRef(ctx context.Context, ref string) ([]storage.Entry, error)
+	}
 	reg *statement.Registry
 }
 

@@ -170,15 +170,10 @@ func (s *Service) prepare(ctx context.Context, caller statement.Caller, body []b
 	now := s.now().UTC().Truncate(time.Microsecond)
 	leaf := envelope.MarshalLeaf(envelope.Leaf{Envelope: env.Envelope, ReceivedAt: now.Format(TimeFormat)})
 	id, _ := hex.DecodeString(env.ID)
-	var check func(context.Context, storage.RefReader) error
-	if kind.Check != nil {
-		// Judged under the append lock, after duplicates are answered: a
-		// resubmission of a logged envelope gets its entry, and two
-		// statements that contradict each other cannot both pass.
-		check = func(ctx context.Context, r storage.RefReader) error {
-			return kind.Check(ctx, storeReader{st: r, reg: s.reg}, caller, st)
-		}
-	}
+	// Judged in the append, after duplicates are answered: a resubmission
+	// of a logged envelope gets its entry, and two statements that
+	// contradict each other cannot both pass.
+	check := s.entryCheck(kind, caller, st, id)
 	return &storage.Entry{
 		Check:       check,
 		ID:          id,

@@ -220,6 +220,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 	s.treeID = lc.TreeID
+	if err := s.buildState(ctx); err != nil {
+		return nil, err
+	}
 	// Only once the keys are known to be this log's: a refused start
 	// creates no admin token.
 	s.admin = filepath.Join(cfg.DataDir, "admin.token")

@@ -149,7 +149,7 @@ func (t trialRoutes) postDelegate(r *http.Request) (int, any, error) {
 	if wait == 0 {
 		wait = defaultDelegationWait
 	}
-	trial, err := trials.Load(ctx, t.svc.Reader(), id)
+	trial, err := trials.LoadState(ctx, t.svc.State(), id)
 	if errors.Is(err, trials.ErrUnknownTrial) {
 		return 0, nil, errNotFound("trial %s is not registered", id)
 	}
@@ -184,7 +184,7 @@ func (t trialRoutes) postDelegate(r *http.Request) (int, any, error) {
 	sub, err := t.svc.SubmitAsService(ctx, trials.DelegationStatement(trial.ID, req.Principal, trial.Owner, t.svc.now()), wait)
 	if errors.Is(err, trials.ErrAlreadyDelegated) {
 		// Another request delegated the same principal in between.
-		trial, err := trials.Load(ctx, t.svc.Reader(), id)
+		trial, err := trials.LoadState(ctx, t.svc.State(), id)
 		if err != nil {
 			return 0, nil, err
 		}

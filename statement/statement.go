@@ -80,8 +80,9 @@ type Caller struct {
 	Role        Role
 }
 
-// Reader is the read access to already-logged entries that a Kind's checks may
-// use. Only entries already committed to the log's order are visible.
+// Reader is the read access to already-logged entries, by index reference,
+// for answers built from a trial's or subject's history (timelines,
+// reports). A Kind's Check reads State instead.
 type Reader interface {
 	// EntriesByRef returns the entries indexed under ref, in log order.
 	EntriesByRef(ctx context.Context, ref string) ([]Logged, error)
@@ -105,10 +106,18 @@ type Kind struct {
 	// Parse validates payload strictly and returns the statement. Errors
 	// must wrap ErrInvalid.
 	Parse func(payload []byte) (Statement, error)
-	// Check, if set, decides with the log's current state whether caller may
-	// log st (ownership, version chains). Returned errors wrap ErrForbidden,
-	// ErrConflict or ErrInvalid.
-	Check func(ctx context.Context, r Reader, caller Caller, st Statement) error
+	// Check, if set, decides from the domain state whether caller may log
+	// st (ownership, version chains). It reads, and never writes, s; the
+	// keys it reads stay locked until the append commits. Returned errors
+	// wrap ErrForbidden, ErrConflict or ErrInvalid; any other error (the
+	// state's) fails the append. See State.
+	Check func(ctx context.Context, s State, caller Caller, st Statement) error
+	// Apply, if set, records a logged entry's effect on the domain state
+	// with s.Put. It runs right after a passing Check, in the same
+	// transaction, and when trialogd builds the state of an existing log
+	// from its entries (e.LeafIndex is then set; at append time it is -1).
+	// It must accept every entry that its Kind's Check once accepted.
+	Apply func(ctx context.Context, s State, e Logged) error
 }
 
 // Registry maps statement types to their Kind. Build it at start-up, then

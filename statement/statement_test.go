@@ -462,7 +462,7 @@ func TestValidRole(t *testing.T) {
 func TestKindCheckKept(t *testing.T) {
 	r := statement.NewRegistry()
 	k := fakeKind("a")
-	k.Check = func(ctx context.Context, rd statement.Reader, c statement.Caller, st statement.Statement) error {
+	k.Check = func(ctx context.Context, rd statement.State, c statement.Caller, st statement.Statement) error {
 		return statement.ErrConflict
 	}
 	r.Register(k)

@@ -95,10 +95,28 @@ func (s *Store) EraseConsentSubject(ctx context.Context, subject string, secretH
 	return erased.Time.UTC(), nil
 }
 
+// MarkErasureLogged records that subject's consent.erasure is in the log
+// (durably appended), so that the reconciler leaves it alone.
+func (s *Store) MarkErasureLogged(ctx context.Context, subject string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE trialog_consent_subjects SET erasure_logged = TRUE WHERE subject = ? AND erased_at IS NOT NULL`, subject)
+	return err
+}
+
+// UnloggedErasures lists the erased subjects whose consent.erasure is not
+// known to be in the log, with the time of their erasure: the reconciler's
+// whole work, which does not grow with the erasures already logged.
+func (s *Store) UnloggedErasures(ctx context.Context) ([]ConsentSubject, error) {
+	return s.erased(ctx, `SELECT subject, trial_id, erased_at FROM trialog_consent_subjects WHERE erasure_logged = FALSE AND erased_at IS NOT NULL`)
+}
+
 // ErasedConsentSubjects lists every erased subject with the time of its
 // erasure.
 func (s *Store) ErasedConsentSubjects(ctx context.Context) ([]ConsentSubject, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT subject, trial_id, erased_at FROM trialog_consent_subjects WHERE erased_at IS NOT NULL`)
+	return s.erased(ctx, `SELECT subject, trial_id, erased_at FROM trialog_consent_subjects WHERE erased_at IS NOT NULL`)
+}
+
+func (s *Store) erased(ctx context.Context, q string) ([]ConsentSubject, error) {
+	rows, err := s.db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}

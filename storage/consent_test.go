@@ -46,3 +46,51 @@ func TestConsentSubjects(t *testing.T) {
 		t.Fatalf("unknown subject: %v", err)
 	}
 }
+
+// The reconciler's list holds only erasures not marked logged: its work does
+// not grow with the erasures of the past.
+func TestUnloggedErasures(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	at := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+	for _, s := range []string{"sub_1", "sub_2", "sub_3"} {
+		if err := st.CreateConsentSubject(ctx, s, "NCT1", bytes.Repeat([]byte(s[4:]), 32)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []string{"sub_1", "sub_2"} {
+		if _, err := st.EraseConsentSubject(ctx, s, nil, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func() []string {
+		cs, err := st.UnloggedErasures(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Subject)
+		}
+		return out
+	}
+	if got := names(); len(got) != 2 {
+		t.Fatalf("unlogged erasures %v, want sub_1 and sub_2", got)
+	}
+	if err := st.MarkErasureLogged(ctx, "sub_1"); err != nil {
+		t.Fatal(err)
+	}
+	// A live subject cannot be marked.
+	if err := st.MarkErasureLogged(ctx, "sub_3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); len(got) != 1 || got[0] != "sub_2" {
+		t.Fatalf("unlogged erasures %v, want [sub_2]", got)
+	}
+	if _, err := st.EraseConsentSubject(ctx, "sub_3", nil, at); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); len(got) != 2 {
+		t.Fatalf("after erasing sub_3: %v, want sub_2 and sub_3", got)
+	}
+}

@@ -1,12 +1,16 @@
 package storage
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // ErrMissing means entries that the log's order says exist are not in the
@@ -24,17 +28,15 @@ type Entry struct {
 	ReceivedAt  time.Time
 	Refs        []string // index keys; written, not read back
 
-	// Check, if set, decides whether the entry may join the log given what
-	// the log holds. Append calls it while it holds the log's append lock,
-	// so that no other append can change the answer before this one
-	// commits. Not stored.
-	Check func(ctx context.Context, r RefReader) error
-}
-
-// RefReader reads entries by index reference inside an append: it sees the
-// committed log and the entries accepted earlier in the same batch.
-type RefReader interface {
-	EntriesByRef(ctx context.Context, ref string) ([]Entry, error)
+	// Check, if set, decides whether the entry may join the log given the
+	// domain state it reads from st, and records the entry's effect on that
+	// state with st.Put. Append calls it inside the append's transaction,
+	// after duplicates are answered; the state rows it reads stay locked
+	// until the append commits, so no other append can change the answer
+	// first. Puts take effect only if Check returns nil. Check may be called
+	// more than once for one Append (a transaction that lost a race is run
+	// again): it must depend on st alone. Not stored.
+	Check func(ctx context.Context, st State) error
 }
 
 // Appended is the outcome of appending one entry.
@@ -51,109 +53,183 @@ const (
 	lockNextIndex   = `SELECT next_index FROM trialog_log WHERE id = 1 FOR UPDATE`
 	updateNextIndex = `UPDATE trialog_log SET next_index = ? WHERE id = 1`
 	entryColumns    = `leaf_index, id, leaf_hash, leaf, type, principal_id, received_at`
+	insertColumns   = `leaf_index, id, leaf_hash, leaf, type, principal_id, received_at, id_key`
 	selectNextIndex = `SELECT next_index FROM trialog_log WHERE id = 1`
 	selectByRef     = `SELECT e.leaf_index, e.id, e.leaf_hash, e.leaf, e.type, e.principal_id, e.received_at
-  FROM trialog_entry_refs r JOIN trialog_entries e ON e.leaf_index = r.leaf_index WHERE r.ref = ? ORDER BY r.leaf_index`
+  FROM trialog_refs r JOIN trialog_entries e ON e.leaf_index = r.leaf_index WHERE r.ref_hash = ? ORDER BY r.leaf_index`
 )
 
+// maxAppendAttempts bounds the runs of one Append's transaction. A run is
+// repeated when it lost a race to another process's append: a deadlock
+// between two appenders' state locks, a state row or entry inserted by the
+// other one first.
+const maxAppendAttempts = 5
+
 // Append gives each new entry the next leaf index and commits them in one
-// transaction, together with their index references. Entries whose ID is
-// already in the log (or earlier in the same batch) get no new index: the
-// result holds the entry logged first. An entry whose Check fails gets no
-// index either; its result carries the error. The i-th result answers es[i].
+// transaction, together with their index references and the state their
+// Checks put. Entries whose ID is already in the log (or earlier in the same
+// batch) get no new index: the result holds the entry logged first. An entry
+// whose Check fails gets no index either; its result carries the error. A
+// Check sees the state left by the entries accepted before it in es. The
+// i-th result answers es[i].
 //
-// Appends from several processes take turns on the trialog_log row lock, so
-// indices are dense and unique. Once Append returns, the entries are durable.
+// Locks: each Check locks the state rows it reads; the log's row
+// (trialog_log, the next index) is locked last, only to number and insert
+// the accepted entries. Appends from several processes that touch different
+// keys therefore run their checks side by side; indices stay dense and
+// unique. Once Append returns, the entries are durable.
 func (s *Store) Append(ctx context.Context, es []Entry) ([]Appended, error) {
 	if len(es) == 0 {
 		return nil, nil
 	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		var out []Appended
+		out, err = s.appendOnce(ctx, es)
+		if err == nil {
+			return out, nil
+		}
+		if !retryable(err) || attempt == maxAppendAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+// errRaced means another process logged one of the batch's entries while
+// its checks ran: the batch is decided again, answering it as a duplicate.
+var errRaced = errors.New("an entry of the batch was logged concurrently")
+
+func retryable(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		// 1213 deadlock, 1062 duplicate key (a state row or entry inserted
+		// by another appender first).
+		return me.Number == 1213 || me.Number == 1062
+	}
+	return errors.Is(err, errRaced)
+}
+
+func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) {
 	out := make([]Appended, len(es))
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var next int64
-		if err := tx.QueryRowContext(ctx, lockNextIndex).Scan(&next); err != nil {
-			return fmt.Errorf("locking the log: %w", err)
+	// READ COMMITTED: a locking read of a missing state row takes no gap
+	// lock, and plain reads see what other appends committed.
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	keys := make([]any, len(es))
+	for i, e := range es {
+		if len(e.ID) != 32 {
+			return nil, fmt.Errorf("entry id of %d bytes, want 32", len(e.ID))
 		}
-		ids := make([]any, len(es))
-		for i, e := range es {
-			ids[i] = e.ID
+		keys[i] = idKey(e.ID)
+	}
+	existing, err := queryEntries(ctx, tx, `SELECT `+entryColumns+` FROM trialog_entries WHERE id_key IN (`+placeholders(len(keys))+`)`, keys...)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]Entry, len(existing))
+	byKey := make(map[string]bool, len(existing))
+	for _, e := range existing {
+		byID[string(e.ID)] = e
+		byKey[string(idKey(e.ID))] = true
+	}
+	st := newTxState(tx)
+	inBatch := map[string]int{}
+	var dups [][2]int // (i, j): es[i] repeats the accepted es[j]
+	var accepted []int
+	var checked []any
+	for i, e := range es {
+		if prev, ok := byID[string(e.ID)]; ok {
+			out[i] = Appended{Entry: prev}
+			continue
 		}
-		existing, err := queryEntries(ctx, tx, `SELECT `+entryColumns+` FROM trialog_entries WHERE id IN (`+placeholders(len(ids))+`)`, ids...)
-		if err != nil {
-			return err
+		if byKey[string(idKey(e.ID))] {
+			// Another entry's id shares the first 16 bytes: not this one.
+			out[i] = Appended{Entry: e, Err: ErrIDCollision}
+			continue
 		}
-		byID := make(map[string]Entry, len(existing))
-		for _, e := range existing {
-			byID[string(e.ID)] = e
+		if j, ok := inBatch[string(e.ID)]; ok {
+			dups = append(dups, [2]int{i, j})
+			continue
 		}
-		var rows, refs []any
-		nRows, nRefs := 0, 0
-		var accepted []Entry
-		for i, e := range es {
-			if prev, ok := byID[string(e.ID)]; ok {
-				out[i] = Appended{Entry: prev}
+		if e.Check != nil {
+			st.begin()
+			if err := e.Check(ctx, st); err != nil {
+				st.discard()
+				if st.err != nil {
+					return nil, st.err
+				}
+				out[i] = Appended{Entry: e, Err: err}
 				continue
 			}
-			if e.Check != nil {
-				if err := e.Check(ctx, batchReader{tx: tx, pending: accepted}); err != nil {
-					out[i] = Appended{Entry: e, Err: err}
-					continue
-				}
+			if st.err != nil {
+				return nil, st.err
 			}
-			e.LeafIndex = next
-			next++
-			byID[string(e.ID)] = e
-			out[i] = Appended{Entry: e, New: true}
-			accepted = append(accepted, e)
-			rows = append(rows, e.LeafIndex, e.ID, e.LeafHash, e.Leaf, e.Type, e.PrincipalID, e.ReceivedAt)
-			nRows++
-			for _, r := range e.Refs {
-				refs = append(refs, r, e.LeafIndex)
-				nRefs++
-			}
+			st.keep()
+			checked = append(checked, idKey(e.ID))
 		}
-		if nRows == 0 {
-			return nil
+		inBatch[string(e.ID)] = i
+		st.pending[string(e.ID)] = &es[i]
+		out[i] = Appended{Entry: e, New: true}
+		accepted = append(accepted, i)
+	}
+	if len(accepted) == 0 {
+		return out, tx.Commit()
+	}
+	defer func() {
+		for _, d := range dups {
+			out[d[0]] = Appended{Entry: out[d[1]].Entry}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO trialog_entries (`+entryColumns+`) VALUES `+tuples(nRows, 7), rows...); err != nil {
-			return fmt.Errorf("inserting entries: %w", err)
+	}()
+	if len(checked) > 0 {
+		// The checks ran under their keys' locks; an entry another process
+		// committed meanwhile is a duplicate, not a new statement.
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM trialog_entries WHERE id_key IN (`+placeholders(len(checked))+`)`, checked...).Scan(&n); err != nil {
+			return nil, err
 		}
-		if nRefs > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT IGNORE INTO trialog_entry_refs (ref, leaf_index) VALUES `+tuples(nRefs, 2), refs...); err != nil {
-				return fmt.Errorf("inserting entry refs: %w", err)
-			}
+		if n > 0 {
+			return nil, errRaced
 		}
-		if _, err := tx.ExecContext(ctx, updateNextIndex, next); err != nil {
-			return fmt.Errorf("advancing the log: %w", err)
+	}
+	if err := st.write(ctx); err != nil {
+		return nil, err
+	}
+	// The log's lock, last and briefly: numbering and inserting.
+	var next int64
+	if err := tx.QueryRowContext(ctx, lockNextIndex).Scan(&next); err != nil {
+		return nil, fmt.Errorf("locking the log: %w", err)
+	}
+	rows := make([]any, 0, 8*len(accepted))
+	var refs []any
+	nRefs := 0
+	for _, i := range accepted {
+		out[i].LeafIndex = next
+		next++
+		e := out[i].Entry
+		rows = append(rows, e.LeafIndex, e.ID, e.LeafHash, e.Leaf, e.Type, e.PrincipalID, e.ReceivedAt, idKey(e.ID))
+		for _, r := range e.Refs {
+			refs = append(refs, RefKey(r), e.LeafIndex)
+			nRefs++
 		}
-		return nil
-	})
-	if err != nil {
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO trialog_entries (`+insertColumns+`) VALUES `+tuples(len(accepted), 8), rows...); err != nil {
+		return nil, fmt.Errorf("inserting entries: %w", err)
+	}
+	if nRefs > 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT IGNORE INTO trialog_refs (ref_hash, leaf_index) VALUES `+tuples(nRefs, 2), refs...); err != nil {
+			return nil, fmt.Errorf("inserting entry refs: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, updateNextIndex, next); err != nil {
+		return nil, fmt.Errorf("advancing the log: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	return out, nil
-}
-
-// batchReader is the RefReader of an append in progress.
-type batchReader struct {
-	tx      *sql.Tx
-	pending []Entry
-}
-
-func (b batchReader) EntriesByRef(ctx context.Context, ref string) ([]Entry, error) {
-	es, err := queryEntries(ctx, b.tx, selectByRef, ref)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range b.pending {
-		for _, r := range e.Refs {
-			if r == ref {
-				es = append(es, e)
-				break
-			}
-		}
-	}
-	return es, nil
 }
 
 // NextIndex returns the number of entries in the log's order (committed,
@@ -166,7 +242,37 @@ func (s *Store) NextIndex(ctx context.Context) (int64, error) {
 
 // EntryByID returns the entry with this 32-byte ID.
 func (s *Store) EntryByID(ctx context.Context, id []byte) (*Entry, error) {
-	return s.one(ctx, `SELECT `+entryColumns+` FROM trialog_entries WHERE id = ?`, id)
+	return entryByID(ctx, s.db, id)
+}
+
+// entryByID finds an entry by its id's key and compares the whole id.
+func entryByID(ctx context.Context, q querier, id []byte) (*Entry, error) {
+	if len(id) != 32 {
+		return nil, ErrNotFound
+	}
+	es, err := queryEntries(ctx, q, `SELECT `+entryColumns+` FROM trialog_entries WHERE id_key = ?`, idKey(id))
+	if err != nil {
+		return nil, err
+	}
+	if len(es) == 0 || !bytes.Equal(es[0].ID, id) {
+		return nil, ErrNotFound
+	}
+	return &es[0], nil
+}
+
+// ErrIDCollision refuses an entry whose id shares its first 16 bytes (the
+// unique key) with another logged entry's id: with SHA-256 ids, no more
+// likely than a collision of a 128-bit hash.
+var ErrIDCollision = errors.New("entry id collides with a logged entry's id in its first 16 bytes")
+
+// idKey is the unique key of an entry id: its first 16 bytes.
+func idKey(id []byte) []byte { return id[:16] }
+
+// RefKey is the stored form of an index reference: the first 16 bytes of
+// its SHA-256. The schema's migration to version 6 computes the same.
+func RefKey(ref string) []byte {
+	h := sha256.Sum256([]byte(ref))
+	return h[:16]
 }
 
 // EntryByIndex returns the entry at a leaf index.
@@ -182,7 +288,7 @@ func (s *Store) EntriesRange(ctx context.Context, start, count int64) ([]Entry, 
 
 // EntriesByRef returns the entries indexed under ref, in log order.
 func (s *Store) EntriesByRef(ctx context.Context, ref string) ([]Entry, error) {
-	return queryEntries(ctx, s.db, selectByRef, ref)
+	return queryEntries(ctx, s.db, selectByRef, RefKey(ref))
 }
 
 func (s *Store) one(ctx context.Context, q string, args ...any) (*Entry, error) {

@@ -34,8 +34,9 @@ type LogConfig struct {
 
 const (
 	selectLogConfig = `SELECT tree_id, origin, log_public_key, service_public_key FROM trialog_log WHERE id = 1`
-	insertLogConfig = `INSERT INTO trialog_log (id, tree_id, origin, log_public_key, service_public_key, next_index, created_at)
-  VALUES (1, ?, ?, ?, ?, 0, UTC_TIMESTAMP(6))`
+	// A new log has no entries: its state is built.
+	insertLogConfig = `INSERT INTO trialog_log (id, tree_id, origin, log_public_key, service_public_key, next_index, created_at, state_built)
+  VALUES (1, ?, ?, ?, ?, 0, UTC_TIMESTAMP(6), TRUE)`
 )
 
 // LogConfig returns the log's configuration, or ErrNotFound on a new

@@ -23,7 +23,7 @@ var ErrAlreadyDelegated = fmt.Errorf("%w: the principal is already a delegate of
 // owner and delegates. trial.delegation is written only by trialogd.
 func Register(r *statement.Registry) {
 	anyRole := slices.Clone(statement.Roles)
-	r.Register(statement.Kind{Name: TypeRegistration, Roles: []statement.Role{statement.RoleSponsor}, Parse: ParseRegistration, Check: checkRegistration})
+	r.Register(statement.Kind{Name: TypeRegistration, Roles: []statement.Role{statement.RoleSponsor}, Parse: ParseRegistration, Check: checkRegistration, Apply: applyRegistration})
 	for _, k := range []struct {
 		name  string
 		parse func([]byte) (statement.Statement, error)
@@ -36,9 +36,9 @@ func Register(r *statement.Registry) {
 		{TypeResults, ParseResults},
 		{TypePublication, ParsePublication},
 	} {
-		r.Register(statement.Kind{Name: k.name, Roles: anyRole, Parse: k.parse, Check: checkWrite})
+		r.Register(statement.Kind{Name: k.name, Roles: anyRole, Parse: k.parse, Check: checkWrite, Apply: applyWrite})
 	}
-	r.Register(statement.Kind{Name: TypeDelegation, Parse: ParseDelegation, Check: checkDelegation})
+	r.Register(statement.Kind{Name: TypeDelegation, Parse: ParseDelegation, Check: checkDelegation, Apply: applyDelegation})
 }
 
 // checkRegistration decides a trial.registration. A registration whose
@@ -47,12 +47,12 @@ func Register(r *statement.Registry) {
 // delegates may log it (anyone else: 409, the trial is someone else's), and
 // it must list every identifier the trial already has (400). Identifiers of
 // two different trials in one registration are a conflict (409).
-func checkRegistration(ctx context.Context, r statement.Reader, caller statement.Caller, st statement.Statement) error {
+func checkRegistration(ctx context.Context, r statement.State, caller statement.Caller, st statement.Statement) error {
 	g := st.(*Registration)
-	var existing *Trial
+	var existing *State
 	var via string
 	for _, id := range g.IDs() {
-		t, err := Load(ctx, r, id)
+		t, err := LoadState(ctx, r, id)
 		if errors.Is(err, ErrUnknownTrial) {
 			continue
 		}
@@ -63,9 +63,9 @@ func checkRegistration(ctx context.Context, r statement.Reader, caller statement
 			existing, via = t, id
 			continue
 		}
-		if t.First.ID != existing.First.ID {
+		if t.First != existing.First {
 			return fmt.Errorf("%w: %s: %s and %s are identifiers of two different trials (registered in entries %s and %s)",
-				statement.ErrConflict, TypeRegistration, via, id, existing.First.ID, t.First.ID)
+				statement.ErrConflict, TypeRegistration, via, id, existing.First, t.First)
 		}
 	}
 	if existing == nil {
@@ -73,7 +73,7 @@ func checkRegistration(ctx context.Context, r statement.Reader, caller statement
 	}
 	if !existing.MayWrite(caller.PrincipalID) {
 		return fmt.Errorf("%w: %s: trial %s is already registered by another principal (entry %s); only its owner and delegates may update its registration",
-			statement.ErrConflict, TypeRegistration, via, existing.First.ID)
+			statement.ErrConflict, TypeRegistration, via, existing.First)
 	}
 	var missing []string
 	for _, id := range existing.Identifiers {
@@ -90,8 +90,8 @@ func checkRegistration(ctx context.Context, r statement.Reader, caller statement
 
 // loadFor reads the trial a statement names; an unregistered trial is a
 // 400, since the statement cannot be logged until the registration is.
-func loadFor(ctx context.Context, r statement.Reader, st Statement) (*Trial, error) {
-	t, err := Load(ctx, r, st.Trial())
+func loadFor(ctx context.Context, r statement.State, st Statement) (*State, error) {
+	t, err := LoadState(ctx, r, st.Trial())
 	if errors.Is(err, ErrUnknownTrial) {
 		return nil, statement.Invalidf("%s: trial %s is not registered; its sponsor must log a %s first",
 			st.Type(), st.Trial(), TypeRegistration)
@@ -103,7 +103,7 @@ func loadFor(ctx context.Context, r statement.Reader, st Statement) (*Trial, err
 // delegations: the trial must be registered (else 400), the caller must be
 // its owner or a delegate (else 403), and versions must extend their chain
 // without forking it.
-func checkWrite(ctx context.Context, r statement.Reader, caller statement.Caller, st statement.Statement) error {
+func checkWrite(ctx context.Context, r statement.State, caller statement.Caller, st statement.Statement) error {
 	ts := st.(Statement)
 	t, err := loadFor(ctx, r, ts)
 	if err != nil {
@@ -114,7 +114,7 @@ func checkWrite(ctx context.Context, r statement.Reader, caller statement.Caller
 			statement.ErrForbidden, caller.PrincipalID, ts.Trial(), t.ID)
 	}
 	if v, ok := st.(Versioned); ok {
-		return checkChain(t, v)
+		return checkChain(ctx, r, t, v)
 	}
 	return nil
 }
@@ -123,41 +123,37 @@ func checkWrite(ctx context.Context, r statement.Reader, caller statement.Caller
 // first version has no previous; every later one names an earlier version of
 // the same kind and trial that has no successor yet; version labels are not
 // reused.
-func checkChain(t *Trial, v Versioned) error {
+func checkChain(ctx context.Context, r statement.State, t *State, v Versioned) error {
 	typ := v.Type()
 	version, previous := v.Chain()
-	var chain []statement.Logged
-	for _, e := range t.Entries {
-		if e.Statement != nil && e.Statement.Type() == typ {
-			chain = append(chain, e)
-		}
-	}
+	chain := t.Chain(typ)
 	for _, e := range chain {
-		if ev, _ := e.Statement.(Versioned).Chain(); ev == version {
+		if e.Version == version {
 			return fmt.Errorf("%w: %s: version %q of trial %s is already logged (entry %s); give the new version its own label",
-				statement.ErrConflict, typ, version, t.ID, e.ID)
+				statement.ErrConflict, typ, version, t.ID, e.Entry)
 		}
 	}
 	if previous == "" {
 		if len(chain) > 0 {
 			last := chain[len(chain)-1]
-			lv, _ := last.Statement.(Versioned).Chain()
 			return fmt.Errorf("%w: %s: trial %s already has a first version (entry %s); a new version must name the version it replaces in previous (the latest is %q, entry %s)",
-				statement.ErrConflict, typ, t.ID, chain[0].ID, lv, last.ID)
+				statement.ErrConflict, typ, t.ID, chain[0].Entry, last.Version, last.Entry)
 		}
 		return nil
 	}
-	if !slices.ContainsFunc(chain, func(e statement.Logged) bool { return e.ID == previous }) {
-		if e, ok := t.Find(previous); ok && e.Statement != nil {
+	if !slices.ContainsFunc(chain, func(e Version) bool { return e.Entry == previous }) {
+		e, err := r.Entry(ctx, previous)
+		if err != nil && !errors.Is(err, statement.ErrNoEntry) {
+			return err
+		}
+		if err == nil && t.belongs(e.Statement) {
 			return statement.Invalidf("%s: previous %s is a %s entry, not a %s", typ, previous, e.Statement.Type(), typ)
 		}
 		return statement.Invalidf("%s: previous %s is not a %s entry of trial %s", typ, previous, typ, t.ID)
 	}
-	for _, e := range chain {
-		if ev, ep := e.Statement.(Versioned).Chain(); ep == previous {
-			return fmt.Errorf("%w: %s: entry %s already has a successor, version %q (entry %s); a second one would fork the chain: name the latest version in previous",
-				statement.ErrConflict, typ, previous, ev, e.ID)
-		}
+	if s, ok := t.HasSuccessor(typ, previous); ok {
+		return fmt.Errorf("%w: %s: entry %s already has a successor, version %q (entry %s); a second one would fork the chain: name the latest version in previous",
+			statement.ErrConflict, typ, previous, s.Version, s.Entry)
 	}
 	return nil
 }
@@ -165,7 +161,7 @@ func checkChain(t *Trial, v Versioned) error {
 // checkDelegation decides a trial.delegation (trialogd's own): the trial
 // must be registered, delegated_by must be its owner, and the principal must
 // be neither the owner nor already a delegate.
-func checkDelegation(ctx context.Context, r statement.Reader, caller statement.Caller, st statement.Statement) error {
+func checkDelegation(ctx context.Context, r statement.State, caller statement.Caller, st statement.Statement) error {
 	d := st.(*Delegation)
 	t, err := loadFor(ctx, r, d)
 	if err != nil {

@@ -19,12 +19,13 @@ type memLog struct {
 	reg     *statement.Registry
 	entries []statement.Logged
 	refs    map[string][]int
+	state   *statement.MemState
 }
 
 func newMemLog() *memLog {
 	reg := statement.NewRegistry()
 	trials.Register(reg)
-	return &memLog{reg: reg, refs: map[string][]int{}}
+	return &memLog{reg: reg, refs: map[string][]int{}, state: statement.NewMemState()}
 }
 
 func (m *memLog) EntriesByRef(_ context.Context, ref string) ([]statement.Logged, error) {
@@ -47,13 +48,11 @@ func (m *memLog) submit(caller statement.Caller, payload []byte) (statement.Logg
 	if caller.Role != statement.RoleService && !slices.Contains(kind.Roles, caller.Role) {
 		return statement.Logged{}, fmt.Errorf("%w: the %s role may not submit %s", statement.ErrForbidden, caller.Role, kind.Name)
 	}
-	if kind.Check != nil {
-		if err := kind.Check(context.Background(), m, caller, st); err != nil {
-			return statement.Logged{}, err
-		}
-	}
 	sum := sha256.Sum256(append([]byte(caller.PrincipalID+"\x00"), payload...))
 	e := statement.Logged{ID: hex.EncodeToString(sum[:]), LeafIndex: int64(len(m.entries)), PrincipalID: caller.PrincipalID, Statement: st}
+	if err := statement.Decide(context.Background(), kind, m.state, caller, e); err != nil {
+		return statement.Logged{}, err
+	}
 	m.entries = append(m.entries, e)
 	for _, r := range st.Refs() {
 		if l := m.refs[r]; len(l) == 0 || l[len(l)-1] != len(m.entries)-1 {

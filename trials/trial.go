@@ -4,9 +4,10 @@
 // pre-specified with reported outcomes.
 //
 // Everything here is computed from log entries (statement.Logged) and
-// nothing else: no HTTP, no SQL. The Kinds' checks run under the log's
-// append lock (see statement.Kind.Check), so that two registrations of one
-// trial, or two successors of one protocol version, cannot both be logged.
+// nothing else: no HTTP, no SQL. The Kinds' checks read the trial's State,
+// kept by key and locked for the append (see statement.State), so that two
+// registrations of one trial, or two successors of one protocol version,
+// cannot both be logged; timelines and reports read the history (Load).
 // personality/trials_routes.go serves the timeline and the report.
 package trials
 

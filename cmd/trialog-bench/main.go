@@ -9,6 +9,11 @@
 //   - P2: p99 from submission to inclusion proof at half of P1's rate, with
 //     open-loop arrivals so that queueing shows.
 //   - the batch endpoint's entries/s for batches of 1,000.
+//   - P7, the mixed workload: record digests, trial statements on a trial
+//     with 10,000 entries and consent checks of a subject with 1,000 earlier
+//     checks side by side, each type's latency; a trial statement's cost at
+//     10,000 entries against 10; record digests' p99 with and without a
+//     trial batch running.
 //
 // With -large it grows one log to 2M entries and prints P1 at 10k, 500k,
 // 1M, 1.5M and 2M entries (P6 compares 2M with 10k), P3 (inclusion proofs
@@ -49,6 +54,13 @@ type options struct {
 	cpuProfile      string
 	csv             string
 	sizes           string
+
+	skipMixed         bool
+	mixedOnly         bool
+	mixedTrialEntries int
+	mixedChecks       int
+	mixedCostSamples  int
+	indexBytes        int
 }
 
 func main() {
@@ -64,6 +76,12 @@ func main() {
 	flag.StringVar(&o.sizes, "sizes", "10000,500000,1000000,1500000,2000000", "-large: tree sizes at which P1 is measured; P3 and P5 at 1000000 (else the largest)")
 	flag.StringVar(&o.csv, "csv", "", "-large: write P1 by tree size to this CSV file (for scripts/plot-throughput)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the P1 run (server and clients) to this file")
+	flag.BoolVar(&o.skipMixed, "skip-mixed", false, "do not measure the mixed workload (P7)")
+	flag.BoolVar(&o.mixedOnly, "mixed-only", false, "measure only the mixed workload (P7)")
+	flag.IntVar(&o.mixedTrialEntries, "mixed-trial-entries", 10000, "P7: entries of the big trial")
+	flag.IntVar(&o.mixedChecks, "mixed-checks", 1000, "P7: earlier consent checks of the subject")
+	flag.IntVar(&o.mixedCostSamples, "mixed-cost-samples", 300, "P7: statements timed one at a time on each trial")
+	flag.IntVar(&o.indexBytes, "index-bytes", 0, "append this many entries straight into trialog's store and print its index sizes per entry, then stop")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -80,6 +98,12 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.large {
 		return large(ctx, o)
+	}
+	if o.indexBytes > 0 {
+		return measureIndexBytes(ctx, o, o.indexBytes)
+	}
+	if o.mixedOnly {
+		return measureMixed(ctx, o)
 	}
 	var base float64
 	if !o.skipBaseline {
@@ -113,6 +137,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("batch: %w", err)
 		}
 		fmt.Printf("batch endpoint, batches of 1,000, 4 clients waiting:     %8.0f entries/s  (batch latency p50 %v, p99 %v)\n", b.rate, b.p50, b.p99)
+	}
+	if !o.skipMixed {
+		if err := measureMixed(ctx, o); err != nil {
+			return fmt.Errorf("P7: %w", err)
+		}
 	}
 	return nil
 }

@@ -59,6 +59,7 @@ func freshDatabase(ctx context.Context, serverDSN, kind string) (string, func(),
 
 // bench is a running trialogd with a sponsor ready to submit.
 type bench struct {
+	dir   string
 	url   string
 	token string
 	priv  ed25519.PrivateKey
@@ -90,6 +91,7 @@ func startTrialogd(ctx context.Context, o options) (*bench, error) {
 	}
 	go func() { done <- daemon.Serve(sctx, cfg, slog.New(slog.DiscardHandler), ln) }()
 	b := &bench{
+		dir: dir,
 		url: "http://" + ln.Addr().String(),
 		http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: 2048, MaxIdleConnsPerHost: 2048, IdleConnTimeout: time.Minute,
