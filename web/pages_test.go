@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trialog/trialog/web/consentreceipt"
@@ -531,6 +533,73 @@ func TestPages(t *testing.T) {
 		}
 		if !strings.Contains(b.text(t, "main"), "sent by the server itself") {
 			t.Error("an unpinned key is not said to come from the server")
+		}
+	})
+
+	t.Run("log witnessed", func(t *testing.T) {
+		// A witness cosigns the checkpoint /v1/log serves (added in transit,
+		// as a log with a witness policy would serve it).
+		wskey, wvkey, err := note.GenerateKey(rand.Reader, "witness.test.example/w1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, err := fnote.NewSignerForCosignatureV1(wskey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cosKey, err := fnote.VKeyToCosignatureV1(wvkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lv, _ := note.NewVerifier(s.info.PublicKey)
+		cosign := func(forge bool) func(r *http.Request, body []byte) []byte {
+			return func(r *http.Request, body []byte) []byte {
+				if r.URL.Path != "/v1/log" {
+					return body
+				}
+				var info map[string]any
+				json.Unmarshal(body, &info)
+				n, err := note.Open([]byte(info["checkpoint"].(string)), note.VerifierList(lv))
+				if err != nil {
+					return body
+				}
+				signer := note.Signer(ws)
+				if forge {
+					n.Text = strings.Replace(n.Text, "\n", "\n9", 1) // cosign another text
+				}
+				cosigned, err := note.Sign(&note.Note{Text: n.Text}, signer)
+				if err != nil {
+					return body
+				}
+				sig := string(cosigned[strings.LastIndex(string(cosigned), "\n— ")+1:])
+				info["checkpoint"] = info["checkpoint"].(string) + sig
+				out, _ := json.Marshal(info)
+				return out
+			}
+		}
+		f.setTamper(cosign(false))
+		defer f.reset()
+		b.reset()
+		if got := b.open(t, f.URL+"/log#witness="+cosKey, 1280, 900); got != "ok" {
+			t.Fatalf("data-verification = %s: %s", got, b.text(t, "#verification"))
+		}
+		if v := b.text(t, ".witnesses"); !strings.Contains(v, "witness.test.example/w1: cosignature verified with the witness key in the link") {
+			t.Errorf("witnesses: %q", v)
+		}
+		b.reset()
+		if got := b.open(t, f.URL+"/log", 1280, 900); got != "ok" {
+			t.Fatalf("without the witness key: data-verification = %s", got)
+		}
+		if v := b.text(t, ".witnesses"); !strings.Contains(v, "cosignature present, not checked") {
+			t.Errorf("witnesses without the key: %q", v)
+		}
+		f.setTamper(cosign(true))
+		b.reset()
+		if got := b.open(t, f.URL+"/log#witness="+cosKey, 1280, 900); got != "failed" {
+			t.Fatalf("a cosignature of another text: data-verification = %s", got)
+		}
+		if v := b.text(t, "#verification"); !strings.Contains(v, "witness cosignature") {
+			t.Errorf("verification box: %q", v)
 		}
 	})
 

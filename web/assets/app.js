@@ -176,15 +176,17 @@
   async function logKey(frag) {
     const info = await getJSON('/v1/log');
     const pinned = first(frag, 'key').trim();
-    const witnesses = (frag.witness || []).slice();
     // Hook: a log that publishes its witness policy lists the witnesses'
     // keys in /v1/log; they count only as much as the log's own word,
-    // unlike keys pinned in the link.
-    for (const w of info.witnesses || []) {
-      const k = typeof w === 'string' ? w : w.key || w.vkey;
-      if (k && !witnesses.includes(k)) witnesses.push(k);
+    // unlike keys pinned in the link, and one the verifier cannot read is
+    // skipped rather than failing the page.
+    const served = [];
+    for (const w of Array.isArray(info.witnesses) ? info.witnesses : []) {
+      const k = typeof w === 'string' ? w : w && (w.key || w.vkey);
+      if (typeof k === 'string' && k) served.push(k);
     }
-    return { key: pinned || info.public_key, pinned: !!pinned, served: info.public_key, witnesses: witnesses, info: info };
+    const key = pinned || info.public_key;
+    return { key: key, pinned: !!pinned, served: info.public_key, info: info, keys: { log_key: key, witness_keys: (frag.witness || []).slice(), served_witness_keys: served } };
   }
 
   async function keySection(k) {
@@ -216,7 +218,7 @@
       { class: 'witnesses', 'aria-labelledby': 'wit-h' },
       el('h2', { id: 'wit-h', text: t('witness.heading') }),
       list.length
-        ? el('ul', {}, list.map((c) => el('li', { text: t(c.verified ? 'witness.verified' : 'witness.unverified', { name: c.name }) })))
+        ? el('ul', {}, list.map((c) => el('li', { text: t(c.verified ? (c.pinned ? 'witness.verified' : 'witness.verified_served') : 'witness.unverified', { name: c.name }) })))
         : el('p', { text: t('witness.none') }),
       el('p', { class: 'note', text: t('witness.hint') })
     );
@@ -346,7 +348,7 @@
     m.replaceChildren(el('h1', { text: t('log.title') }), el('p', { text: t('log.intro') }), verificationSection());
     const frag = fragment();
     const k = await logKey(frag);
-    const res = await call('verifyLog', { log_key: k.key, checkpoint: k.info.checkpoint, witness_keys: k.witnesses });
+    const res = await call('verifyLog', Object.assign({ checkpoint: k.info.checkpoint }, k.keys));
     const cp = res.checkpoint;
     if (cp) {
       m.append(
@@ -405,7 +407,7 @@
     }
     const tl = JSON.parse(timeline);
     const recs = await receipts((tl.entries || []).map((e) => e.id));
-    let res = await call('verifyTrial', { log_key: k.key, witness_keys: k.witnesses, timeline: tl, outcomes: JSON.parse(outcomes), receipts: recs });
+    let res = await call('verifyTrial', Object.assign({ timeline: tl, outcomes: JSON.parse(outcomes), receipts: recs }, k.keys));
     if (res.ok) res = await withSigners(k, res, res.entries);
     if (res.trial_id) h1.textContent = t('trial.title', { trial: res.trial_id });
     const others = (res.identifiers || []).filter((x) => x !== res.trial_id);
@@ -640,7 +642,7 @@
     const recs = await receipts(ids);
     // The trial's timeline, public, proves whether re-consent is needed.
     const timeline = JSON.parse(await request('/v1/trials/' + encodeURIComponent(s.trial_id || trial)));
-    let res = await call('verifyConsent', { log_key: k.key, witness_keys: k.witnesses, status: s, receipts: recs, timeline: timeline, now: new Date().toISOString() });
+    let res = await call('verifyConsent', Object.assign({ status: s, receipts: recs, timeline: timeline, now: new Date().toISOString() }, k.keys));
     if (res.ok) res = await withSigners(k, res, res.evidence.concat(res.access));
     if (res.ok) {
       h1.textContent = t('patient.title_trial', { trial: res.trial_id || trial });

@@ -79,6 +79,19 @@ type Cosignature struct {
 	// caller gave; false when no such key was given (a signature by a known
 	// key that does not verify fails the whole checkpoint).
 	Verified bool `json:"verified"`
+	// Pinned is true when that key came with the page's link, false when
+	// the server listed it (worth only the server's word).
+	Pinned bool `json:"pinned"`
+}
+
+// witnessVerifier reads a witness key: cosignature/v1, or a plain Ed25519
+// note key.
+func witnessVerifier(k string) (note.Verifier, error) {
+	k = strings.TrimSpace(k)
+	if wv, err := fnote.NewVerifierForCosignatureV1(k); err == nil {
+		return wv, nil
+	}
+	return note.NewVerifier(k)
 }
 
 // Signer is the key of one statement signature, as its receipt gives it.
@@ -118,27 +131,36 @@ func (r *Result) done() {
 	}
 }
 
-// LogInput is what VerifyLog checks: the log key the page trusts, a signed
-// checkpoint, and the witness keys (note verifier keys of cosignature/v1,
-// as in a witness policy) whose cosignatures to verify.
+// Keys are the keys a page checks against: the log key it trusts, and
+// witness keys (note verifier keys of cosignature/v1, as in a witness
+// policy) whose cosignatures to verify — those the page's link pinned,
+// which must parse, and those the server listed, which are skipped when they
+// do not.
+type Keys struct {
+	LogKey            string   `json:"log_key"`
+	WitnessKeys       []string `json:"witness_keys"`
+	ServedWitnessKeys []string `json:"served_witness_keys"`
+}
+
+// LogInput is what VerifyLog checks: a signed checkpoint.
 type LogInput struct {
-	LogKey      string   `json:"log_key"`
-	Checkpoint  string   `json:"checkpoint"`
-	WitnessKeys []string `json:"witness_keys"`
+	Keys
+	Checkpoint string `json:"checkpoint"`
 }
 
 // VerifyLog checks a checkpoint's log signature and every cosignature by a
 // given witness key.
 func VerifyLog(in LogInput) Result {
 	var r Result
-	r.Checkpoint = checkpoint(&r, in.LogKey, in.Checkpoint, in.WitnessKeys)
+	r.Checkpoint = checkpoint(&r, in.Keys, in.Checkpoint)
 	r.done()
 	return r
 }
 
 // checkpoint verifies a signed checkpoint with the log key and the witness
 // keys, recording failures in r; nil when it does not verify.
-func checkpoint(r *Result, logKey, signed string, witnessKeys []string) *Checkpoint {
+func checkpoint(r *Result, keys Keys, signed string) *Checkpoint {
+	logKey := keys.LogKey
 	lv, err := note.NewVerifier(strings.TrimSpace(logKey))
 	if err != nil {
 		r.fail(CheckLogKey, "", "the log key is not a note verifier key (origin+hash+base64)")
@@ -156,14 +178,17 @@ func checkpoint(r *Result, logKey, signed string, witnessKeys []string) *Checkpo
 	}
 	out := &Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Hash), Cosignatures: []Cosignature{}}
 	verifiers := []note.Verifier{lv}
-	for _, k := range witnessKeys {
-		wv, err := fnote.NewVerifierForCosignatureV1(strings.TrimSpace(k))
+	pinned := map[string]bool{}
+	for i, k := range append(slices.Clone(keys.WitnessKeys), keys.ServedWitnessKeys...) {
+		wv, err := witnessVerifier(k)
 		if err != nil {
-			// A plain Ed25519 note key is accepted too.
-			if wv, err = note.NewVerifier(strings.TrimSpace(k)); err != nil {
+			if i < len(keys.WitnessKeys) {
 				r.fail(CheckWitness, "", "witness key %q is not a note verifier key", k)
-				continue
 			}
+			continue
+		}
+		if i < len(keys.WitnessKeys) {
+			pinned[fmt.Sprintf("%s+%08x", wv.Name(), wv.KeyHash())] = true
 		}
 		verifiers = append(verifiers, wv)
 	}
@@ -178,7 +203,8 @@ func checkpoint(r *Result, logKey, signed string, witnessKeys []string) *Checkpo
 		if s.Name == lv.Name() && s.Hash == lv.KeyHash() {
 			continue
 		}
-		out.Cosignatures = append(out.Cosignatures, Cosignature{Name: s.Name, KeyHash: fmt.Sprintf("%08x", s.Hash), Verified: true})
+		out.Cosignatures = append(out.Cosignatures, Cosignature{Name: s.Name, KeyHash: fmt.Sprintf("%08x", s.Hash), Verified: true,
+			Pinned: pinned[fmt.Sprintf("%s+%08x", s.Name, s.Hash)]})
 	}
 	for _, s := range n.UnverifiedSigs {
 		out.Cosignatures = append(out.Cosignatures, Cosignature{Name: s.Name, KeyHash: fmt.Sprintf("%08x", s.Hash)})
@@ -267,11 +293,10 @@ func readable(payloadType string, payload []byte) (json.RawMessage, string) {
 // /v1/trials/{id}/outcomes and then GET /v1/trials/{id}, and the receipt of
 // every entry of the timeline, by entry id.
 type TrialInput struct {
-	LogKey      string            `json:"log_key"`
-	WitnessKeys []string          `json:"witness_keys"`
-	Timeline    json.RawMessage   `json:"timeline"`
-	Outcomes    json.RawMessage   `json:"outcomes"`
-	Receipts    map[string]string `json:"receipts"`
+	Keys
+	Timeline json.RawMessage   `json:"timeline"`
+	Outcomes json.RawMessage   `json:"outcomes"`
+	Receipts map[string]string `json:"receipts"`
 }
 
 // TrialResult is a verified trial: its proven entries in log order and the
@@ -298,7 +323,7 @@ func VerifyTrial(in TrialInput) (out TrialResult) {
 		return out
 	}
 	out.TrialID, out.Identifiers = tl.TrialID, tl.Identifiers
-	if r.Checkpoint = checkpoint(r, in.LogKey, tl.Checkpoint, in.WitnessKeys); r.Checkpoint == nil {
+	if r.Checkpoint = checkpoint(r, in.Keys, tl.Checkpoint); r.Checkpoint == nil {
 		return out
 	}
 	v, _ := client.NewVerifier(strings.TrimSpace(in.LogKey))
@@ -393,11 +418,10 @@ func report(r *Result, v *client.Verifier, served json.RawMessage, tl *client.Tr
 // /v1/consent/status, the receipt of each of its entries, and the time on
 // the patient's device (RFC 3339).
 type ConsentInput struct {
-	LogKey      string            `json:"log_key"`
-	WitnessKeys []string          `json:"witness_keys"`
-	Status      json.RawMessage   `json:"status"`
-	Receipts    map[string]string `json:"receipts"`
-	Now         string            `json:"now"`
+	Keys
+	Status   json.RawMessage   `json:"status"`
+	Receipts map[string]string `json:"receipts"`
+	Now      string            `json:"now"`
 	// Timeline is the trial's timeline (GET /v1/trials/{id}, fetched after
 	// the status): its consent-form versions prove whether re-consent is
 	// required. Without it, ReconsentRequired is the server's word.
@@ -439,7 +463,7 @@ func VerifyConsent(in ConsentInput) (out ConsentResult) {
 	if err != nil {
 		now = time.Now()
 	}
-	if r.Checkpoint = checkpoint(r, in.LogKey, s.Checkpoint, in.WitnessKeys); r.Checkpoint == nil {
+	if r.Checkpoint = checkpoint(r, in.Keys, s.Checkpoint); r.Checkpoint == nil {
 		return out
 	}
 	v, _ := client.NewVerifier(strings.TrimSpace(in.LogKey))

@@ -95,7 +95,7 @@ func (tr *trial) verify(t *testing.T) verify.TrialResult {
 	t.Helper()
 	tl, _ := json.Marshal(tr.timeline)
 	oc, _ := json.Marshal(tr.outcomes)
-	return verify.VerifyTrial(verify.TrialInput{LogKey: tr.log.VKey, Timeline: tl, Outcomes: oc, Receipts: tr.receipts})
+	return verify.VerifyTrial(verify.TrialInput{Keys: verify.Keys{LogKey: tr.log.VKey}, Timeline: tl, Outcomes: oc, Receipts: tr.receipts})
 }
 
 func TestVerifyTrial(t *testing.T) {
@@ -205,11 +205,11 @@ func TestVerifyLogWitnesses(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res := verify.VerifyLog(verify.LogInput{LogKey: l.VKey, Checkpoint: string(cosigned), WitnessKeys: []string{cosKey}})
+	res := verify.VerifyLog(verify.LogInput{Keys: verify.Keys{LogKey: l.VKey, WitnessKeys: []string{cosKey}}, Checkpoint: string(cosigned)})
 	if !res.OK || len(res.Checkpoint.Cosignatures) != 1 || !res.Checkpoint.Cosignatures[0].Verified || res.Checkpoint.Cosignatures[0].Name != "witness.example/w1" {
 		t.Fatalf("with the witness key: %+v %+v", res.Failures, res.Checkpoint)
 	}
-	res = verify.VerifyLog(verify.LogInput{LogKey: l.VKey, Checkpoint: string(cosigned)})
+	res = verify.VerifyLog(verify.LogInput{Keys: verify.Keys{LogKey: l.VKey}, Checkpoint: string(cosigned)})
 	if !res.OK || len(res.Checkpoint.Cosignatures) != 1 || res.Checkpoint.Cosignatures[0].Verified {
 		t.Fatalf("without the witness key: %+v %+v", res.Failures, res.Checkpoint)
 	}
@@ -218,12 +218,22 @@ func TestVerifyLogWitnesses(t *testing.T) {
 	n2, _ := note.Open(l.Checkpoint(2), note.VerifierList(mustVerifier(t, l.VKey)))
 	other, _ := note.Sign(n2, ws)
 	forged := string(signed) + string(other[strings.LastIndex(string(other), "\n— witness"):][1:])
-	res = verify.VerifyLog(verify.LogInput{LogKey: l.VKey, Checkpoint: forged, WitnessKeys: []string{cosKey}})
+	res = verify.VerifyLog(verify.LogInput{Keys: verify.Keys{LogKey: l.VKey, WitnessKeys: []string{cosKey}}, Checkpoint: forged})
 	if res.OK || res.Failures[0].Check != verify.CheckWitness {
 		t.Fatalf("a forged cosignature: %+v", res)
 	}
-	if res := verify.VerifyLog(verify.LogInput{LogKey: l.VKey, Checkpoint: string(cosigned), WitnessKeys: []string{"junk"}}); res.OK {
-		t.Fatal("a malformed witness key is accepted")
+	if res := verify.VerifyLog(verify.LogInput{Keys: verify.Keys{LogKey: l.VKey, WitnessKeys: []string{"junk"}}, Checkpoint: string(cosigned)}); res.OK {
+		t.Fatal("a malformed pinned witness key is accepted")
+	}
+	// Keys the server lists: a malformed one is skipped, a good one
+	// verifies but is not pinned.
+	res = verify.VerifyLog(verify.LogInput{Keys: verify.Keys{LogKey: l.VKey, ServedWitnessKeys: []string{"junk", cosKey}}, Checkpoint: string(cosigned)})
+	if !res.OK || !res.Checkpoint.Cosignatures[0].Verified || res.Checkpoint.Cosignatures[0].Pinned {
+		t.Fatalf("served witness keys: %+v %+v", res.Failures, res.Checkpoint)
+	}
+	res = verify.VerifyLog(verify.LogInput{Keys: verify.Keys{LogKey: l.VKey, WitnessKeys: []string{cosKey}}, Checkpoint: string(cosigned)})
+	if !res.Checkpoint.Cosignatures[0].Pinned {
+		t.Fatal("a pinned witness key is not said to be pinned")
 	}
 }
 
@@ -269,15 +279,15 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 		// Whatever verifies is the proven trial, however it was encoded.
-		if r := verify.VerifyTrial(verify.TrialInput{LogKey: tr.log.VKey, Timeline: a, Outcomes: b, Receipts: recs}); r.OK {
+		if r := verify.VerifyTrial(verify.TrialInput{Keys: verify.Keys{LogKey: tr.log.VKey}, Timeline: a, Outcomes: b, Receipts: recs}); r.OK {
 			for i, e := range r.Entries {
 				if i >= len(want) || e.ID != want[i] {
 					t.Fatalf("entries %+v verified, want %v", r.Entries, want)
 				}
 			}
 		}
-		verify.VerifyConsent(verify.ConsentInput{LogKey: tr.log.VKey, Status: a, Receipts: recs})
-		verify.VerifyLog(verify.LogInput{LogKey: string(b), Checkpoint: string(a), WitnessKeys: []string{string(c)}})
+		verify.VerifyConsent(verify.ConsentInput{Keys: verify.Keys{LogKey: tr.log.VKey}, Status: a, Receipts: recs})
+		verify.VerifyLog(verify.LogInput{Keys: verify.Keys{LogKey: string(b), WitnessKeys: []string{string(c)}, ServedWitnessKeys: []string{string(c)}}, Checkpoint: string(a)})
 	})
 }
 
