@@ -25,6 +25,7 @@ import (
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trialog/trialog/internal/testserver"
 	"github.com/trialog/trialog/web/consentreceipt"
 	"github.com/trialog/trialog/web/verify"
 )
@@ -481,6 +482,11 @@ func TestPages(t *testing.T) {
 	})
 
 	t.Run("patient re-consent", func(t *testing.T) {
+		// The outcome report as of now, to serve later as a stale answer.
+		status, _, oldReport := testserver.Request(t, http.MethodGet, s.srv.URL+"/v1/trials/"+s.trial+"/outcomes", "", "", nil)
+		if status != http.StatusOK {
+			t.Fatalf("outcomes: %d", status)
+		}
 		// The trial logs consent form 2.0: the patient is asked again.
 		e, status, err := s.owner.Client.Submit(context.Background(), s.owner.Sign([]byte(`{"type":"trial.consent-form","trial_id":"`+s.trial+
 			`","issued_at":"2026-05-01T10:00:00Z","version":"2.0","previous":"`+s.formV1+`","reason":"new safety information",`+
@@ -497,6 +503,44 @@ func TestPages(t *testing.T) {
 			t.Errorf("re-consent: %q", v)
 		}
 		b.screenshot(t, "patient-reconsent-phone", 375)
+
+		// A report of the checkpoint before form 2.0 with today's timeline:
+		// the page proves the two checkpoints consistent and recomputes
+		// the report from the entries the older one includes.
+		b.reset()
+		f.setTamper(func(r *http.Request, body []byte) []byte {
+			if r.URL.Path == "/v1/trials/"+s.trial+"/outcomes" {
+				return oldReport
+			}
+			return body
+		})
+		if got := b.open(t, trialURL, 375, 812); got != "ok" {
+			t.Fatalf("an older report: data-verification = %s: %s", got, b.text(t, "#verification"))
+		}
+		asked := false
+		for _, r := range f.requests() {
+			asked = asked || strings.HasPrefix(r.URL, "/v1/proofs/consistency?")
+		}
+		if !asked {
+			t.Error("the page did not ask for a consistency proof between the report's and the timeline's checkpoints")
+		}
+		b.reset()
+		f.setTamper(func(r *http.Request, body []byte) []byte {
+			switch r.URL.Path {
+			case "/v1/trials/" + s.trial + "/outcomes":
+				return oldReport
+			case "/v1/proofs/consistency":
+				return flipProofByte(body)
+			}
+			return body
+		})
+		defer f.reset()
+		if got := b.open(t, trialURL, 375, 812); got != "failed" {
+			t.Fatalf("a consistency proof byte changed: data-verification = %s", got)
+		}
+		if v := b.text(t, "#verification"); !strings.Contains(v, "consistency proof") {
+			t.Errorf("verification box: %q", v)
+		}
 	})
 
 	t.Run("unknown trial and secret", func(t *testing.T) {

@@ -130,6 +130,17 @@
     return JSON.parse(await request(path));
   }
 
+  // consistency fetches the proof that the log of checkpoint b extends that
+  // of checkpoint a, when their sizes differ; the verifier checks it. The
+  // sizes are read unverified, only to ask.
+  async function consistency(a, b) {
+    const size = (cp) => parseInt(String(cp || '').split('\n')[1], 10);
+    const from = size(a);
+    const to = size(b);
+    if (!(from >= 1 && to > from)) return undefined;
+    return getJSON('/v1/proofs/consistency?from=' + from + '&to=' + to);
+  }
+
   async function receipts(ids) {
     const out = {};
     await Promise.all(
@@ -407,7 +418,9 @@
     }
     const tl = JSON.parse(timeline);
     const recs = await receipts((tl.entries || []).map((e) => e.id));
-    let res = await call('verifyTrial', Object.assign({ timeline: tl, outcomes: JSON.parse(outcomes), receipts: recs }, k.keys));
+    const oc = JSON.parse(outcomes);
+    const proof = await consistency(oc.checkpoint, tl.checkpoint);
+    let res = await call('verifyTrial', Object.assign({ timeline: tl, outcomes: oc, receipts: recs, consistency: proof }, k.keys));
     if (res.ok) res = await withSigners(k, res, res.entries);
     if (res.trial_id) h1.textContent = t('trial.title', { trial: res.trial_id });
     const others = (res.identifiers || []).filter((x) => x !== res.trial_id);
@@ -642,7 +655,8 @@
     const recs = await receipts(ids);
     // The trial's timeline, public, proves whether re-consent is needed.
     const timeline = JSON.parse(await request('/v1/trials/' + encodeURIComponent(s.trial_id || trial)));
-    let res = await call('verifyConsent', Object.assign({ status: s, receipts: recs, timeline: timeline, now: new Date().toISOString() }, k.keys));
+    const proof = await consistency(s.checkpoint, timeline.checkpoint);
+    let res = await call('verifyConsent', Object.assign({ status: s, receipts: recs, timeline: timeline, consistency: proof, now: new Date().toISOString() }, k.keys));
     if (res.ok) res = await withSigners(k, res, res.evidence.concat(res.access));
     if (res.ok) {
       h1.textContent = t('patient.title_trial', { trial: res.trial_id || trial });

@@ -30,6 +30,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/transparency-dev/formats/log"
+
 	fnote "github.com/transparency-dev/formats/note"
 
 	"github.com/trialog/trialog/client"
@@ -297,6 +299,10 @@ type TrialInput struct {
 	Timeline json.RawMessage   `json:"timeline"`
 	Outcomes json.RawMessage   `json:"outcomes"`
 	Receipts map[string]string `json:"receipts"`
+	// Consistency is GET /v1/proofs/consistency from the report's
+	// checkpoint to the timeline's, when their sizes differ: both answers
+	// must be views of one append-only log.
+	Consistency json.RawMessage `json:"consistency,omitempty"`
 }
 
 // TrialResult is a verified trial: its proven entries in log order and the
@@ -345,12 +351,12 @@ func VerifyTrial(in TrialInput) (out TrialResult) {
 	if len(in.Outcomes) == 0 {
 		return out
 	}
-	out.Report = report(r, v, in.Outcomes, &tl, envs)
+	out.Report = report(r, v, in.Outcomes, &tl, envs, in.Consistency)
 	return out
 }
 
 // report recomputes the outcome report and compares it with the answer's.
-func report(r *Result, v *client.Verifier, served json.RawMessage, tl *client.TrialTimeline, envs []*envelope.Parsed) json.RawMessage {
+func report(r *Result, v *client.Verifier, served json.RawMessage, tl *client.TrialTimeline, envs []*envelope.Parsed, consistency json.RawMessage) json.RawMessage {
 	var head struct {
 		Checkpoint string `json:"checkpoint"`
 	}
@@ -365,6 +371,11 @@ func report(r *Result, v *client.Verifier, served json.RawMessage, tl *client.Tr
 	}
 	if r.Checkpoint != nil && cp.Size > r.Checkpoint.Size {
 		r.fail(CheckReport, "", "the outcome report is computed against a newer checkpoint than the timeline's")
+		return nil
+	}
+	tcp, _ := v.Checkpoint([]byte(tl.Checkpoint))
+	if err := consistent(cp, tcp, consistency); err != nil {
+		r.fail(CheckReport, "", "the outcome report's checkpoint and the timeline's: %v", err)
 		return nil
 	}
 	reg := registry()
@@ -426,6 +437,9 @@ type ConsentInput struct {
 	// the status): its consent-form versions prove whether re-consent is
 	// required. Without it, ReconsentRequired is the server's word.
 	Timeline json.RawMessage `json:"timeline,omitempty"`
+	// Consistency is GET /v1/proofs/consistency from the status's
+	// checkpoint to the timeline's, when their sizes differ.
+	Consistency json.RawMessage `json:"consistency,omitempty"`
 }
 
 // ConsentResult is a verified consent status.
@@ -473,7 +487,7 @@ func VerifyConsent(in ConsentInput) (out ConsentResult) {
 		return out
 	}
 	if len(in.Timeline) > 0 {
-		if out.CurrentFormVersion, err = reconsent(v, in.Timeline, &s, proven, now); err != nil {
+		if out.CurrentFormVersion, err = reconsent(v, in.Timeline, in.Consistency, &s, proven, now); err != nil {
 			r.fail(CheckConsent, "", "%v", err)
 			return out
 		}
@@ -505,7 +519,7 @@ func KeyFingerprint(logKey string) string {
 // reconsent checks the status's re-consent flag against the trial's
 // consent-form versions that its checkpoint includes, taken from the
 // verified timeline, and returns the current version.
-func reconsent(v *client.Verifier, raw json.RawMessage, s *client.ConsentStatus, proven *client.ProvenStatus, now time.Time) (string, error) {
+func reconsent(v *client.Verifier, raw, consistency json.RawMessage, s *client.ConsentStatus, proven *client.ProvenStatus, now time.Time) (string, error) {
 	var tl client.TrialTimeline
 	if err := json.Unmarshal(raw, &tl); err != nil {
 		return "", fmt.Errorf("the trial's timeline is not the expected JSON: %v", err)
@@ -516,6 +530,9 @@ func reconsent(v *client.Verifier, raw json.RawMessage, s *client.ConsentStatus,
 	}
 	if tcp.Size < proven.Checkpoint.Size {
 		return "", errors.New("the trial's timeline is older than the consent status")
+	}
+	if err := consistent(proven.Checkpoint, tcp, consistency); err != nil {
+		return "", fmt.Errorf("the consent status's checkpoint and the trial timeline's: %v", err)
 	}
 	if tl.TrialID != s.TrialID {
 		return "", fmt.Errorf("the timeline is of trial %s, not %s", tl.TrialID, s.TrialID)
@@ -632,4 +649,24 @@ func VerifyKeys(in KeysInput) (out KeysResult) {
 		}
 	}
 	return out
+}
+
+// consistent checks that checkpoint b extends checkpoint a: equal roots for
+// equal sizes, else the consistency proof (RFC 6962 §2.1.2, as the CLI's
+// audit checks it).
+func consistent(a, b *log.Checkpoint, raw json.RawMessage) error {
+	if a.Size == b.Size {
+		if !bytes.Equal(a.Hash, b.Hash) {
+			return errors.New("two checkpoints of the same size have different roots: the log forked")
+		}
+		return nil
+	}
+	if len(raw) == 0 {
+		return errors.New("no consistency proof between them")
+	}
+	var p api.ConsistencyProof
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return fmt.Errorf("the consistency proof is not the expected JSON: %v", err)
+	}
+	return client.VerifyConsistency(&p, a, b)
 }

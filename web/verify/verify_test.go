@@ -34,10 +34,12 @@ var statements = []string{
 // trial is a log holding a trial's entries and the answers trialogd would
 // give for it.
 type trial struct {
-	log      *receipttest.Log
-	timeline map[string]any
-	outcomes map[string]any
-	receipts map[string]string
+	log         *receipttest.Log
+	timeline    map[string]any
+	outcomes    map[string]any
+	receipts    map[string]string
+	consistency json.RawMessage
+	logged      []statement.Logged
 }
 
 func newTrial(t testing.TB) *trial {
@@ -75,6 +77,7 @@ func newTrial(t testing.TB) *trial {
 	}
 	tr.outcomes = roundTrip(t, rep)
 	tr.outcomes["checkpoint"] = cp
+	tr.logged = logged
 	return tr
 }
 
@@ -95,7 +98,7 @@ func (tr *trial) verify(t *testing.T) verify.TrialResult {
 	t.Helper()
 	tl, _ := json.Marshal(tr.timeline)
 	oc, _ := json.Marshal(tr.outcomes)
-	return verify.VerifyTrial(verify.TrialInput{Keys: verify.Keys{LogKey: tr.log.VKey}, Timeline: tl, Outcomes: oc, Receipts: tr.receipts})
+	return verify.VerifyTrial(verify.TrialInput{Keys: verify.Keys{LogKey: tr.log.VKey}, Timeline: tl, Outcomes: oc, Receipts: tr.receipts, Consistency: tr.consistency})
 }
 
 func TestVerifyTrial(t *testing.T) {
@@ -155,6 +158,12 @@ func TestVerifyTrialFailures(t *testing.T) {
 		}, "", verify.CheckEntry},
 		{"another log's key", func(tr *trial) {}, other.VKey, verify.CheckCheckpoint},
 		{"no key", func(tr *trial) {}, "nonsense", verify.CheckLogKey},
+		{"a report of an older checkpoint without a consistency proof", func(tr *trial) {
+			tr.outcomes["checkpoint"] = string(tr.log.Checkpoint(3))
+		}, "", verify.CheckReport},
+		{"a report of a forked checkpoint", func(tr *trial) {
+			tr.outcomes["checkpoint"] = string(tr.log.Sign(log.Checkpoint{Origin: "test.example/log", Size: 4, Hash: make([]byte, 32)}))
+		}, "", verify.CheckReport},
 		{"a report of a newer checkpoint", func(tr *trial) {
 			tr.outcomes["checkpoint"] = string(tr.log.Sign(log.Checkpoint{Origin: "test.example/log", Size: 9, Hash: make([]byte, 32)}))
 		}, "", verify.CheckReport},
@@ -325,5 +334,34 @@ func TestVerifyKeys(t *testing.T) {
 	}
 	if res := verify.VerifyKeys(verify.KeysInput{LogKey: l.VKey, Receipts: map[string]string{}, Signers: []verify.Signer{{KeyID: siteKeyID, KeyEntry: keyEntry}}}); res.OK {
 		t.Fatal("a missing receipt passes")
+	}
+}
+
+// TestVerifyTrialOlderReport: a report computed at an earlier checkpoint
+// verifies, with a consistency proof to the timeline's, from the entries
+// that checkpoint includes; a proof byte changed fails it.
+func TestVerifyTrialOlderReport(t *testing.T) {
+	tr := newTrial(t)
+	rep, err := trials.Compute(trialID, tr.logged[:2]) // leaves 1 and 2 of a tree of 3
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.outcomes = roundTrip(t, rep)
+	tr.outcomes["checkpoint"] = string(tr.log.Checkpoint(3))
+	proof := func(hashes []string) json.RawMessage {
+		b, _ := json.Marshal(api.ConsistencyProof{From: 3, To: 4, Hashes: hashes})
+		return b
+	}
+	good := receipttest.B64s(tr.log.ConsistencyProof(3, 4))
+	tr.consistency = proof(good)
+	res := tr.verify(t)
+	if !res.OK || !strings.Contains(string(res.Report), `"compared":null`) {
+		t.Fatalf("%+v %s", res.Failures, res.Report)
+	}
+	bad := append([]string(nil), good...)
+	bad[0] = strings.Replace(bad[0], bad[0][3:4], map[bool]string{true: "B", false: "A"}[bad[0][3] == 'A'], 1)
+	tr.consistency = proof(bad)
+	if res := tr.verify(t); res.OK || res.Failures[0].Check != verify.CheckReport {
+		t.Fatalf("a changed consistency proof: %+v", res)
 	}
 }
