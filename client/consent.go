@@ -196,7 +196,7 @@ type ConsentEntry struct {
 
 // Logged is the entry as consent.Compute reads it.
 func (e ConsentEntry) Logged() statement.Logged {
-	return statement.Logged{ID: e.Entry.ID, LeafIndex: e.Entry.LeafIndex, Statement: e.Statement}
+	return statement.Logged{ID: e.Entry.ID, LeafIndex: e.Entry.LeafIndex, Statement: e.Statement, ReceivedAt: statement.ParseReceivedAt(e.Entry.ReceivedAt)}
 }
 
 // ConsentEntry verifies an included entry completely (see Entry) and parses
@@ -269,12 +269,12 @@ func (v *Verifier) ConsentStatus(s *ConsentStatus, now time.Time) (*ProvenStatus
 		}
 	}
 	switch s.Status {
-	case consent.StatusGranted, consent.StatusWithdrawn, consent.StatusNone:
+	case consent.StatusGranted, consent.StatusPartiallyWithdrawn, consent.StatusWithdrawn, consent.StatusExpired, consent.StatusNone:
 	default:
-		return nil, fmt.Errorf("the answer's status %q is none of granted, withdrawn and none", s.Status)
+		return nil, fmt.Errorf("the answer's status %q is none of granted, partially withdrawn, withdrawn, expired and none", s.Status)
 	}
-	if s.ReconsentRequired && s.Status != consent.StatusGranted {
-		return nil, errors.New("the answer asks for re-consent of a subject whose consent is not granted")
+	if s.ReconsentRequired && !consent.Active(s.Status) {
+		return nil, errors.New("the answer asks for re-consent of a subject whose consent is not active")
 	}
 	logged := make([]statement.Logged, 0, len(out.Evidence)+len(out.Access))
 	for _, e := range append(slices.Clone(out.Evidence), out.Access...) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/trials"
 )
 
 // TrialTimeline is GET /v1/trials/{trial_id}: every entry of the trial in
@@ -27,14 +28,19 @@ type TrialTimeline struct {
 // TrialOutcomes is GET /v1/trials/{trial_id}/outcomes: pre-specified
 // outcomes (from Baseline) compared with reported ones (from Compared).
 type TrialOutcomes struct {
-	TrialID        string          `json:"trial_id"`
-	Identifiers    []string        `json:"identifiers,omitempty"`
-	Baseline       string          `json:"baseline"`
-	BaselineReason string          `json:"baseline_reason,omitempty"`
-	Compared       *string         `json:"compared"` // null until results are logged
-	Outcomes       []OutcomeStatus `json:"outcomes"`
-	Flags          []Flag          `json:"flags"`
-	Checkpoint     string          `json:"checkpoint,omitempty"`
+	TrialID        string   `json:"trial_id"`
+	Identifiers    []string `json:"identifiers,omitempty"`
+	Baseline       string   `json:"baseline"`
+	BaselineReason string   `json:"baseline_reason,omitempty"`
+	Compared       *string  `json:"compared"` // null until results are logged
+	// Summary counts the baseline's outcomes as COMPare did; nil from a
+	// server that does not send it.
+	Summary  *trials.Summary `json:"summary,omitempty"`
+	Outcomes []OutcomeStatus `json:"outcomes"`
+	// StartAt is the time the trial is taken to have started.
+	StartAt    string `json:"start_at,omitempty"`
+	Flags      []Flag `json:"flags"`
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // OutcomeStatus is one outcome's row of the report.
@@ -43,6 +49,7 @@ type OutcomeStatus struct {
 	Measure  string   `json:"measure"`
 	Kind     string   `json:"kind"`
 	Status   string   `json:"status"`
+	Declared string   `json:"declared,omitempty"`
 	Evidence []string `json:"evidence"`
 	Changes  []string `json:"changes,omitempty"`
 }

@@ -224,8 +224,10 @@ func TestComputeAndDecide(t *testing.T) {
 	}
 	w := must(t, m, site, withdrawJSON(subjectA, "2026-04-01T00:00:00Z", "primary-analysis"))
 	s = status()
-	if s.Status != StatusGranted || len(s.Evidence) != 2 || s.Evidence[1] != w {
-		t.Fatalf("after partial withdrawal: %+v", s)
+	// The grant permitted only primary-analysis: withdrawing it withdraws
+	// the consent, though no full withdrawal was logged.
+	if s.Status != StatusWithdrawn || s.ReconsentRequired || len(s.Evidence) != 2 || s.Evidence[1] != w {
+		t.Fatalf("after withdrawing the only permitted purpose: %+v", s)
 	}
 	if d, _ := Decide(s, "primary-analysis"); d != Deny {
 		t.Fatal("withdrawn purpose still permitted")

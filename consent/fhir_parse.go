@@ -26,7 +26,6 @@ var (
 	// not an instant, and trialog's times are instants.
 	fhirInstantRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$`)
 	unknownField  = regexp.MustCompile(`^unknown field "([^"]*)"$`)
-	emailRE       = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
 )
 
 // FHIRType returns the statement type a FHIR Consent payload is.
@@ -579,7 +578,7 @@ func noEmail(payload []byte) error {
 	walk = func(path string, v any) error {
 		switch x := v.(type) {
 		case string:
-			if emailRE.MatchString(x) {
+			if statement.HasEmail(x) {
 				return invalidAt(path, "holds an e-mail address: personal data stays off the log; export the Consent without it")
 			}
 		case map[string]any:

@@ -21,7 +21,10 @@ type SubjectState struct {
 	All bool `json:"all,omitempty"`
 	// Granted is set once the subject has a grant; Period and FormVersion
 	// are the latest grant's.
-	Granted     bool     `json:"granted,omitempty"`
+	Granted bool `json:"granted,omitempty"`
+	// Permitted lists the purposes the latest grant permits: the status
+	// word follows them (partially withdrawn, withdrawn).
+	Permitted   []string `json:"permitted,omitempty"`
 	Period      *Period  `json:"period,omitempty"`
 	FormVersion string   `json:"form_version,omitempty"`
 	Erased      bool     `json:"erased,omitempty"`
@@ -56,8 +59,12 @@ func (s *SubjectState) apply(id string, st statement.Statement) {
 	case *Grant:
 		s.All, s.Granted = false, true
 		clear(s.Decisions)
+		s.Permitted = nil
 		for _, sc := range g.Scope {
 			s.Decisions[sc.Purpose] = sc.Decision
+			if sc.Decision == Permit {
+				s.Permitted = append(s.Permitted, sc.Purpose)
+			}
 		}
 		s.Period, s.FormVersion = g.Period, g.Form.Version
 		s.Status = StatusGranted
@@ -81,9 +88,12 @@ func (s *SubjectState) apply(id string, st statement.Statement) {
 // lists history, which the state does not keep.
 func (s *SubjectState) Consent(latest string, now time.Time) *Status {
 	st := &Status{Status: s.Status, Scope: []Scope{}, Evidence: append([]string{}, s.Evidence...), Access: []string{}, Erased: s.Erased}
+	if s.Granted && !s.All {
+		st.Status = s.word(now)
+	}
 	if s.Granted {
 		st.FormVersion = s.FormVersion
-		st.ReconsentRequired = st.Status == StatusGranted && latest != "" && latest != s.FormVersion
+		st.ReconsentRequired = Active(st.Status) && latest != "" && latest != s.FormVersion
 	}
 	inPeriod := s.Granted && within(s.Period, now)
 	for p, d := range s.Decisions {
@@ -94,6 +104,28 @@ func (s *SubjectState) Consent(latest string, now time.Time) *Status {
 	}
 	sort.Slice(st.Scope, func(i, j int) bool { return st.Scope[i].Purpose < st.Scope[j].Purpose })
 	return st
+}
+
+// word is the status of a granted subject without a full withdrawal since:
+// withdrawn when every purpose the grant permits was withdrawn one by one,
+// else expired when the grant's period has ended, else partially withdrawn
+// when some were, else granted.
+func (s *SubjectState) word(now time.Time) string {
+	withdrawn := 0
+	for _, p := range s.Permitted {
+		if s.Decisions[p] != Permit {
+			withdrawn++
+		}
+	}
+	switch {
+	case len(s.Permitted) > 0 && withdrawn == len(s.Permitted):
+		return StatusWithdrawn
+	case ended(s.Period, now):
+		return StatusExpired
+	case withdrawn > 0:
+		return StatusPartiallyWithdrawn
+	}
+	return StatusGranted
 }
 
 // applyEvent records a grant, withdrawal or erasure in its subject's state.

@@ -211,6 +211,9 @@ func (g *Grant) validate() error {
 	if !printable(g.Form.Version, maxVersion) {
 		return statement.Invalidf("%s: form.version must be at most %d bytes of printable text", t, maxVersion)
 	}
+	if err := statement.RefuseEmail(t+": form.version", g.Form.Version); err != nil {
+		return err
+	}
 	if !statement.IsHexDigest(g.Form.SHA256) {
 		return statement.Invalidf("%s: form.sha256 must be 64 lowercase hex digits", t)
 	}

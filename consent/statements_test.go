@@ -67,6 +67,7 @@ func TestParseInvalid(t *testing.T) {
 		{"grant: no subject", grant, `"subject": "` + sub + `",`, ``, "subject is required", ParseGrant},
 		{"grant: local time", grant, `"2026-03-01T09:30:00Z"`, `"2026-03-01T09:30:00+01:00"`, "UTC", ParseGrant},
 		{"grant: no issued_at", grant, `"issued_at": "2026-03-01T09:30:00Z",`, ``, "issued_at is required", ParseGrant},
+		{"grant: e-mail in form version", grant, `"version": "1.0"`, `"version": "1.0 from dr.who@st-mary.example"`, "must not contain an e-mail address", ParseGrant},
 		{"grant: no form version", grant, `"version": "1.0"`, `"version": ""`, "form.version is required", ParseGrant},
 		{"grant: bad digest", grant, `"sha256": "8e2a`, `"sha256": "8E2A`, "form.sha256", ParseGrant},
 		{"grant: empty scope", grant, `"scope": [

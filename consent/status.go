@@ -6,17 +6,36 @@ import (
 	"github.com/trialog/trialog/statement"
 )
 
-// Statuses of a subject's consent.
+// Statuses of a subject's consent. The word follows the purposes the
+// latest grant permits, as of now.
 const (
-	StatusGranted   = "granted"
+	// StatusGranted: every purpose the latest grant permits is still
+	// permitted (or the grant permits none, or its period has not begun).
+	StatusGranted = "granted"
+	// StatusPartiallyWithdrawn: some, not all, of the purposes the latest
+	// grant permits were withdrawn since.
+	StatusPartiallyWithdrawn = "partially withdrawn"
+	// StatusWithdrawn: a full withdrawal since the latest grant, or every
+	// purpose it permits withdrawn one by one.
 	StatusWithdrawn = "withdrawn"
-	StatusNone      = "none"
+	// StatusExpired: the latest grant's period has ended and nothing was
+	// withdrawn in full.
+	StatusExpired = "expired"
+	// StatusNone: no grant and no withdrawal is logged.
+	StatusNone = "none"
 )
+
+// Active reports whether a status leaves some purpose permitted: granted
+// or partially withdrawn.
+func Active(status string) bool {
+	return status == StatusGranted || status == StatusPartiallyWithdrawn
+}
 
 // Status is a subject's consent as the log's entries make it.
 type Status struct {
-	// Status follows the latest grant or full withdrawal: StatusGranted,
-	// StatusWithdrawn, or StatusNone when there is neither.
+	// Status is the word for the subject's consent now: StatusGranted,
+	// StatusPartiallyWithdrawn, StatusWithdrawn, StatusExpired, or
+	// StatusNone when nothing is logged.
 	Status string
 	// Scope is the decision per purpose now: the latest grant's scope, with
 	// the purposes withdrawn since then denied, and every purpose denied
@@ -25,8 +44,9 @@ type Status struct {
 	Scope []Scope
 	// FormVersion is the consent-form version of the latest grant.
 	FormVersion string
-	// ReconsentRequired is set when the subject's consent is granted on
-	// an older consent-form version than the trial's latest.
+	// ReconsentRequired is set when the subject's consent is active
+	// (granted or partially withdrawn) on an older consent-form version
+	// than the trial's latest.
 	ReconsentRequired bool
 	// Erased is set when a consent.erasure names the subject.
 	Erased bool
@@ -60,6 +80,15 @@ func Compute(entries []statement.Logged, latest string, now time.Time) *Status {
 	return st
 }
 
+// ended reports whether a grant's period has ended by now.
+func ended(p *Period, now time.Time) bool {
+	if p == nil || p.End == "" {
+		return false
+	}
+	e, err := statement.ParseTime("", p.End)
+	return err == nil && !now.Before(e)
+}
+
 func within(p *Period, now time.Time) bool {
 	if p == nil {
 		return true
@@ -78,10 +107,10 @@ func within(p *Period, now time.Time) bool {
 }
 
 // Decide answers a data user's check of purpose: permit only when the
-// subject's consent is granted, not erased, and its scope permits the purpose
-// now. It returns the decision and the evidence entries it rests on.
+// subject's consent is active (granted or partially withdrawn), not erased,
+// and its scope permits the purpose now. It returns the decision and the evidence entries it rests on.
 func Decide(s *Status, purpose string) (string, []string) {
-	if s.Status != StatusGranted || s.Erased {
+	if !Active(s.Status) || s.Erased {
 		return Deny, s.Evidence
 	}
 	for _, sc := range s.Scope {
@@ -98,16 +127,21 @@ type Summary struct {
 	LatestFormVersion string `json:"latest_form_version"`
 	// Subjects is the number of subjects with a consent event in the log.
 	Subjects int `json:"subjects"`
-	// Granted, Withdrawn and None count them by Status; Erased counts the
-	// erased ones, which are counted nowhere else.
-	Granted   int `json:"granted"`
-	Withdrawn int `json:"withdrawn"`
-	None      int `json:"none"`
-	Erased    int `json:"erased"`
-	// ByFormVersion counts the granted subjects by the form version of
-	// their latest grant, in the order the versions were logged.
+	// Granted, PartiallyWithdrawn, Withdrawn, Expired and None count them
+	// by Status; Erased counts the erased ones, which are counted nowhere
+	// else.
+	Granted            int `json:"granted"`
+	PartiallyWithdrawn int `json:"partially_withdrawn"`
+	Withdrawn          int `json:"withdrawn"`
+	Expired            int `json:"expired"`
+	None               int `json:"none"`
+	Erased             int `json:"erased"`
+	// ByFormVersion counts the subjects whose consent is active (granted
+	// or partially withdrawn) by the form version of their latest grant,
+	// in the order the versions were logged.
 	ByFormVersion []FormCount `json:"by_form_version"`
-	// ReconsentRequired counts granted subjects on an older form version.
+	// ReconsentRequired counts subjects with active consent on an older
+	// form version.
 	ReconsentRequired int `json:"reconsent_required"`
 }
 
@@ -150,8 +184,13 @@ func Summarize(entries []statement.Logged, forms []FormVersion, now time.Time) S
 		case st.Status == StatusGranted:
 			sum.Granted++
 			counts[st.FormVersion]++
+		case st.Status == StatusPartiallyWithdrawn:
+			sum.PartiallyWithdrawn++
+			counts[st.FormVersion]++
 		case st.Status == StatusWithdrawn:
 			sum.Withdrawn++
+		case st.Status == StatusExpired:
+			sum.Expired++
 		default:
 			sum.None++
 		}

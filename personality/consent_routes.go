@@ -212,7 +212,7 @@ func (c consentRoutes) postStatus(r *http.Request) (int, any, error) {
 	logged := make([]statement.Logged, len(pes))
 	for i, pe := range pes {
 		byID[pe.ID] = pe.Entry
-		logged[i] = statement.Logged{ID: pe.ID, LeafIndex: pe.LeafIndex, PrincipalID: pe.PrincipalID, Statement: pe.Statement}
+		logged[i] = statement.Logged{ID: pe.ID, LeafIndex: pe.LeafIndex, PrincipalID: pe.PrincipalID, Statement: pe.Statement, ReceivedAt: statement.ParseReceivedAt(pe.ReceivedAt)}
 	}
 	st := consent.Compute(logged, latest, c.svc.now())
 	out := ConsentStatus{TrialID: t.ID, Subject: subject, Status: st.Status, Scope: st.Scope, FormVersion: st.FormVersion,

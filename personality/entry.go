@@ -261,7 +261,7 @@ func (r storeReader) EntriesByRef(ctx context.Context, ref string) ([]statement.
 	}
 	out := make([]statement.Logged, 0, len(es))
 	for _, e := range es {
-		_, env, err := envelope.ParseLeaf(e.Leaf)
+		leaf, env, err := envelope.ParseLeaf(e.Leaf)
 		if err != nil {
 			return nil, err
 		}
@@ -271,7 +271,7 @@ func (r storeReader) EntriesByRef(ctx context.Context, ref string) ([]statement.
 				return nil, err
 			}
 		}
-		out = append(out, statement.Logged{ID: hex.EncodeToString(e.ID), LeafIndex: e.LeafIndex, PrincipalID: e.PrincipalID, Statement: st})
+		out = append(out, statement.Logged{ID: hex.EncodeToString(e.ID), LeafIndex: e.LeafIndex, PrincipalID: e.PrincipalID, Statement: st, ReceivedAt: statement.ParseReceivedAt(leaf.ReceivedAt)})
 	}
 	return out, nil
 }

@@ -79,7 +79,7 @@ func (t trialRoutes) provenTrial(ctx context.Context, id string) (*trials.Trial,
 	}
 	logged := make([]statement.Logged, len(pes))
 	for i, pe := range pes {
-		logged[i] = statement.Logged{ID: pe.ID, LeafIndex: pe.LeafIndex, PrincipalID: pe.PrincipalID, Statement: pe.Statement}
+		logged[i] = statement.Logged{ID: pe.ID, LeafIndex: pe.LeafIndex, PrincipalID: pe.PrincipalID, Statement: pe.Statement, ReceivedAt: statement.ParseReceivedAt(pe.ReceivedAt)}
 	}
 	trial, err := trials.Build(logged)
 	if errors.Is(err, trials.ErrUnknownTrial) {

@@ -65,6 +65,9 @@ func Parse(payload []byte) (statement.Statement, error) {
 	if d.Source != "" && !source.MatchString(d.Source) {
 		return nil, statement.Invalidf("source must be 1 to 255 printable ASCII characters without spaces")
 	}
+	if err := statement.RefuseEmail("source", d.Source); err != nil {
+		return nil, err
+	}
 	if d.Subject != "" && !subject.MatchString(d.Subject) {
 		return nil, statement.Invalidf("subject must be a subject reference as POST /v1/consent/subjects mints it (sub_ and 32 hex digits), never a patient identifier")
 	}

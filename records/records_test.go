@@ -144,6 +144,9 @@ func TestParseInvalid(t *testing.T) {
 		{"case-variant SHA256", payload(`"digest":{"SHA256":"`+hex64+`"}`, issuedM), `unknown field "digest.SHA256"`},
 		{"duplicate sha256", payload(`"digest":{"sha256":"`+hex64+`","sha256":"`+hex64+`"}`, issuedM), `duplicate field "digest.sha256"`},
 
+		// source
+		{"e-mail as source", payload(digestM, issuedM, `"source":"records.clerk@st-mary.example"`), "source must not contain an e-mail address"},
+
 		// issued_at
 		{"missing issued_at", payload(digestM), "issued_at is required"},
 		{"empty issued_at", payload(digestM, `"issued_at":""`), "issued_at is required"},

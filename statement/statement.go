@@ -94,6 +94,19 @@ type Logged struct {
 	LeafIndex   int64
 	PrincipalID string
 	Statement   Statement
+	// ReceivedAt is the leaf's received_at: the log's own time of the
+	// entry. Zero when the reader does not know it.
+	ReceivedAt time.Time
+}
+
+// ParseReceivedAt reads a leaf's received_at (RFC 3339, UTC); "" and
+// anything unreadable are the zero time.
+func ParseReceivedAt(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // Kind describes one statement type.

@@ -49,7 +49,7 @@ func (m *memLog) submit(caller statement.Caller, payload []byte) (statement.Logg
 		return statement.Logged{}, fmt.Errorf("%w: the %s role may not submit %s", statement.ErrForbidden, caller.Role, kind.Name)
 	}
 	sum := sha256.Sum256(append([]byte(caller.PrincipalID+"\x00"), payload...))
-	e := statement.Logged{ID: hex.EncodeToString(sum[:]), LeafIndex: int64(len(m.entries)), PrincipalID: caller.PrincipalID, Statement: st}
+	e := statement.Logged{ID: hex.EncodeToString(sum[:]), LeafIndex: int64(len(m.entries)), PrincipalID: caller.PrincipalID, Statement: st, ReceivedAt: m.nextReceivedAt()}
 	if err := statement.Decide(context.Background(), kind, m.state, caller, e); err != nil {
 		return statement.Logged{}, err
 	}
@@ -60,6 +60,15 @@ func (m *memLog) submit(caller statement.Caller, payload []byte) (statement.Logg
 		}
 	}
 	return e, nil
+}
+
+// memEpoch is when the in-memory log received its first entry; it
+// receives one entry a day.
+var memEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// nextReceivedAt is the received_at the next entry will get.
+func (m *memLog) nextReceivedAt() time.Time {
+	return memEpoch.Add(time.Duration(len(m.entries)) * 24 * time.Hour)
 }
 
 func (m *memLog) mustSubmit(t *testing.T, caller statement.Caller, payload []byte) statement.Logged {
@@ -76,7 +85,7 @@ func (m *memLog) delegate(trial, principal, owner string) (statement.Logged, err
 	return m.submit(service, trials.DelegationStatement(trial, principal, owner, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)))
 }
 
-func (m *memLog) load(t *testing.T, id string) *trials.Trial {
+func (m *memLog) load(t testing.TB, id string) *trials.Trial {
 	t.Helper()
 	n, _, err := trials.ParseID(id)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/trials"
@@ -21,6 +22,7 @@ func playFixture(t *testing.T, f trialstest.Fixture) (*memLog, map[string]string
 		callers[name] = statement.Caller{PrincipalID: "pr_" + name, Name: name, Role: statement.Role(role)}
 	}
 	ids := map[string]string{}
+	received := map[string]time.Time{}
 	for _, s := range f.Steps {
 		var e statement.Logged
 		var err error
@@ -32,7 +34,7 @@ func playFixture(t *testing.T, f trialstest.Fixture) (*memLog, map[string]string
 			if !ok {
 				t.Fatalf("step %s: unknown principal %q", s.Label, s.By)
 			}
-			payload, perr := s.Payload(ids)
+			payload, perr := s.Payload(ids, trialstest.Clock{Now: m.nextReceivedAt(), Received: received})
 			if perr != nil {
 				t.Fatal(perr)
 			}
@@ -42,6 +44,7 @@ func playFixture(t *testing.T, f trialstest.Fixture) (*memLog, map[string]string
 			t.Fatalf("step %s: %v", s.Label, err)
 		}
 		ids[s.Label] = e.ID
+		received[s.Label] = e.ReceivedAt
 	}
 	return m, ids
 }
@@ -164,8 +167,8 @@ func TestReportWithoutStartOrResults(t *testing.T) {
 	}
 }
 
-// A measure reworded under the same id keeps its status but is listed in
-// changes; kind and time frame both changed: the kind decides.
+// A measure changed under the same id is switched, whatever else changed;
+// kind and time frame both changed: the kind decides.
 func TestReportChanges(t *testing.T) {
 	m := newMemLog()
 	owner := statement.Caller{PrincipalID: "pr_owner", Role: statement.RoleSponsor}
@@ -177,7 +180,7 @@ func TestReportChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := rep.Outcomes[0]; o.Status != trials.StatusUnchanged || !reflect.DeepEqual(o.Changes, []string{"measure"}) || o.Measure != "another measure" || o.Baseline.Measure != "measure of A" {
+	if o := rep.Outcomes[0]; o.Status != trials.StatusSwitched || !reflect.DeepEqual(o.Changes, []string{"measure"}) || o.Measure != "another measure" || o.Baseline.Measure != "measure of A" {
 		t.Errorf("reworded outcome: %+v", o)
 	}
 	if o := rep.Outcomes[1]; o.Status != trials.StatusPromoted || !reflect.DeepEqual(o.Changes, []string{"kind", "time_frame"}) {
@@ -200,7 +203,12 @@ func TestFixtureDiffCatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fixtures[len(fixtures)-1]
+	var f trialstest.Fixture
+	for _, g := range fixtures {
+		if g.Name == "switched" {
+			f = g
+		}
+	}
 	m, ids := playFixture(t, f)
 	rep, err := trials.Compute(f.Want.Identifiers[0], m.load(t, f.Trial).Entries)
 	if err != nil {
@@ -211,6 +219,7 @@ func TestFixtureDiffCatches(t *testing.T) {
 	}
 	for name, mutate := range map[string]func(r *trials.Report){
 		"status":   func(r *trials.Report) { r.Outcomes[0].Status = trials.StatusUnchanged },
+		"summary":  func(r *trials.Report) { r.Summary.Switched++ },
 		"evidence": func(r *trials.Report) { r.Outcomes[1].Evidence = r.Outcomes[1].Evidence[1:] },
 		"changes":  func(r *trials.Report) { r.Outcomes[1].Changes = nil },
 		"flag":     func(r *trials.Report) { r.Flags = r.Flags[1:] },
@@ -223,5 +232,34 @@ func TestFixtureDiffCatches(t *testing.T) {
 		if len(f.Diff(r, ids)) == 0 {
 			t.Errorf("a report with another %s passes", name)
 		}
+	}
+}
+
+// An omission the results declare is counted as COMPare counts it: correctly
+// reported, and apart as a declared omission.
+func TestReportDeclaredOmission(t *testing.T) {
+	m := newMemLog()
+	owner := statement.Caller{PrincipalID: "pr_owner", Role: statement.RoleSponsor}
+	m.mustSubmit(t, owner, js(`{"type":"trial.registration","trial_id":"NCT09200004","issued_at":"2026-01-01T00:00:00Z","title":"T","outcomes":[`+
+		outcome("P1", "primary", "W1")+`,`+outcome("S1", "secondary", "W1")+`,`+outcome("S2", "secondary", "W1")+`]}`))
+	m.mustSubmit(t, owner, js(`{"type":"trial.results","trial_id":"NCT09200004","issued_at":"2026-01-01T00:00:00Z","document":{"sha256":"`+hexA+`"},"outcomes":[`+
+		outcome("P1", "primary", "W1")+`],"omitted":[{"id":"S1","declared":"Discussion, second paragraph"}]}`))
+	rep, err := trials.Compute("NCT09200004", m.load(t, "NCT09200004").Entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := trials.Summary{
+		Counts:    trials.Counts{Prespecified: 3, CorrectlyReported: 2, NotReported: 1, Declared: trials.DeclaredCounts{NotReported: 1}},
+		Primary:   trials.Counts{Prespecified: 1, CorrectlyReported: 1},
+		Secondary: trials.Counts{Prespecified: 2, CorrectlyReported: 1, NotReported: 1, Declared: trials.DeclaredCounts{NotReported: 1}},
+	}
+	if rep.Summary != want {
+		t.Fatalf("summary %+v, want %+v", rep.Summary, want)
+	}
+	if o := rep.Outcomes[1]; o.Status != trials.StatusDropped || o.Declared != "Discussion, second paragraph" {
+		t.Fatalf("declared omission row %+v", o)
+	}
+	if o := rep.Outcomes[2]; o.Status != trials.StatusDropped || o.Declared != "" {
+		t.Fatalf("silent omission row %+v", o)
 	}
 }

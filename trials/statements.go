@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -56,6 +57,7 @@ const (
 	maxName        = 200
 	maxPath        = 1024
 	maxDOI         = 300
+	maxDeclared    = 300
 	maxOutcomes    = 200
 	maxIdentifiers = 20
 	maxFiles       = 10000
@@ -92,11 +94,11 @@ func (h *Header) Trial() string { return h.trial }
 // Refs indexes the entry under its trial.
 func (h *Header) Refs() []string { return []string{Ref(h.trial)} }
 
-func (h *Header) check(typ string) error {
+func (h *Header) check(typ string, now time.Time) error {
 	if h.Kind != typ {
 		return statement.Invalidf("type must be %q", typ)
 	}
-	id, err := NormalizeID(typ+": trial_id", h.TrialID)
+	id, err := NormalizeIDAt(typ+": trial_id", h.TrialID, now)
 	if err != nil {
 		return err
 	}
@@ -114,6 +116,19 @@ type Outcome struct {
 	Kind      string `json:"kind"` // KindPrimary or KindSecondary
 	Measure   string `json:"measure"`
 	TimeFrame string `json:"time_frame"`
+	// Declared is only for trial.results: where the results document
+	// declares and explains how this outcome differs from the
+	// pre-specified one, or that it was not pre-specified — a short
+	// reference a reader can open ("Methods, Changes to outcomes",
+	// "CSR section 9.8"), as CONSORT item 6b asks. Empty: not declared.
+	Declared string `json:"declared,omitempty"`
+}
+
+// Omission is a pre-specified outcome that a trial.results statement says
+// it does not report, and where it declares and explains that.
+type Omission struct {
+	ID       string `json:"id"`
+	Declared string `json:"declared"`
 }
 
 // Registration is a trial.registration statement: the trial as registered,
@@ -223,6 +238,9 @@ type Results struct {
 	Header
 	Outcomes []Outcome         `json:"outcomes"`
 	Document *statement.Digest `json:"document"`
+	// Omitted lists pre-specified outcomes the results do not report,
+	// each with where the omission is declared.
+	Omitted []Omission `json:"omitted,omitempty"`
 }
 
 // Refs indexes the results under their trial and the document's digest.
@@ -249,7 +267,11 @@ type Delegation struct {
 
 // decode is the first step of every parser: valid UTF-8, strict JSON, the
 // header.
-func decode(typ string, payload []byte, v interface{ header() *Header }) error {
+//
+// now is when the statement is read: trial identifiers must be plausible
+// as of then (ParseIDAt). The exported parsers read the clock once and pass
+// it down.
+func decode(typ string, payload []byte, v interface{ header() *Header }, now time.Time) error {
 	// Invalid UTF-8 would be decoded as U+FFFD: two readers of the signed
 	// bytes could then disagree about what they say.
 	if !utf8.Valid(payload) {
@@ -258,13 +280,13 @@ func decode(typ string, payload []byte, v interface{ header() *Header }) error {
 	if err := statement.Decode(typ, payload, v); err != nil {
 		return err
 	}
-	return v.header().check(typ)
+	return v.header().check(typ, now)
 }
 
 func (h *Header) header() *Header { return h }
 
 // text checks a free-text field: required or not, at most max bytes, no
-// control characters, no white space at either end.
+// control characters, no white space at either end, no e-mail address.
 func text(field, s string, max int, required bool) error {
 	switch {
 	case s == "" && required:
@@ -278,7 +300,7 @@ func text(field, s string, max int, required bool) error {
 	case strings.ContainsFunc(s, unicode.IsControl):
 		return statement.Invalidf("%s must not contain control characters", field)
 	}
-	return nil
+	return statement.RefuseEmail(field, s)
 }
 
 func digest(field string, d *statement.Digest, required bool) error {
@@ -323,6 +345,12 @@ func outcomes(typ string, os []Outcome) error {
 		if err := text(f+".time_frame", o.TimeFrame, maxTimeFrame, true); err != nil {
 			return err
 		}
+		if o.Declared != "" && typ != TypeResults {
+			return statement.Invalidf("%s.declared belongs only in %s: it says where a report declares a change", f, TypeResults)
+		}
+		if err := text(f+".declared", o.Declared, maxDeclared, false); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -337,8 +365,9 @@ func entryID(field, s string) error {
 // ParseRegistration parses a trial.registration statement.
 func ParseRegistration(payload []byte) (statement.Statement, error) {
 	const t = TypeRegistration
+	now := time.Now()
 	var g Registration
-	if err := decode(t, payload, &g); err != nil {
+	if err := decode(t, payload, &g, now); err != nil {
 		return nil, err
 	}
 	if err := text(t+": title", g.Title, maxTitle, true); err != nil {
@@ -356,7 +385,7 @@ func ParseRegistration(payload []byte) (statement.Statement, error) {
 	seen := map[string]string{g.trial: "trial_id"}
 	for i, s := range g.Identifiers {
 		f := fmt.Sprintf("%s: identifiers[%d]", t, i)
-		id, err := NormalizeID(f, s)
+		id, err := NormalizeIDAt(f, s, now)
 		if err != nil {
 			return nil, err
 		}
@@ -382,7 +411,7 @@ func ParseSAP(payload []byte) (statement.Statement, error) { return parsePlan(Ty
 
 func parsePlan(t string, payload []byte) (statement.Statement, error) {
 	var p Plan
-	if err := decode(t, payload, &p); err != nil {
+	if err := decode(t, payload, &p, time.Now()); err != nil {
 		return nil, err
 	}
 	if err := versionFields(t, p.Version, p.Document, p.Previous, p.Reason, p.ApprovalRef); err != nil {
@@ -414,7 +443,7 @@ func versionFields(t, version string, doc *statement.Digest, previous, reason, a
 func ParseConsentForm(payload []byte) (statement.Statement, error) {
 	const t = TypeConsentForm
 	var c ConsentForm
-	if err := decode(t, payload, &c); err != nil {
+	if err := decode(t, payload, &c, time.Now()); err != nil {
 		return nil, err
 	}
 	if err := versionFields(t, c.Version, c.Document, c.Previous, c.Reason, c.ApprovalRef); err != nil {
@@ -427,7 +456,7 @@ func ParseConsentForm(payload []byte) (statement.Statement, error) {
 func ParseMilestone(payload []byte) (statement.Statement, error) {
 	const t = TypeMilestone
 	var m Milestone
-	if err := decode(t, payload, &m); err != nil {
+	if err := decode(t, payload, &m, time.Now()); err != nil {
 		return nil, err
 	}
 	switch m.Event {
@@ -447,7 +476,7 @@ func ParseMilestone(payload []byte) (statement.Statement, error) {
 func ParseDataset(payload []byte) (statement.Statement, error) {
 	const t = TypeDataset
 	var d Dataset
-	if err := decode(t, payload, &d); err != nil {
+	if err := decode(t, payload, &d, time.Now()); err != nil {
 		return nil, err
 	}
 	if err := text(t+": name", d.Name, maxName, true); err != nil {
@@ -499,7 +528,7 @@ func ParseDataset(payload []byte) (statement.Statement, error) {
 func ParseResults(payload []byte) (statement.Statement, error) {
 	const t = TypeResults
 	var r Results
-	if err := decode(t, payload, &r); err != nil {
+	if err := decode(t, payload, &r, time.Now()); err != nil {
 		return nil, err
 	}
 	if err := outcomes(t, r.Outcomes); err != nil {
@@ -508,6 +537,29 @@ func ParseResults(payload []byte) (statement.Statement, error) {
 	if err := digest(t+": document", r.Document, true); err != nil {
 		return nil, err
 	}
+	if r.Omitted != nil && len(r.Omitted) == 0 {
+		return nil, statement.Invalidf("%s: omitted must list at least one outcome when present", t)
+	}
+	if len(r.Omitted) > maxOutcomes {
+		return nil, statement.Invalidf("%s: omitted may list at most %d outcomes", t, maxOutcomes)
+	}
+	seen := map[string]bool{}
+	for _, o := range r.Outcomes {
+		seen[o.ID] = true
+	}
+	for i, o := range r.Omitted {
+		f := fmt.Sprintf("%s: omitted[%d]", t, i)
+		if !outcomeID.MatchString(o.ID) {
+			return nil, statement.Invalidf("%s.id must be an outcome id (1 to 64 letters, digits, '.', '_', ':' or '-')", f)
+		}
+		if seen[o.ID] {
+			return nil, statement.Invalidf("%s.id %q is also reported in outcomes, or listed twice", f, o.ID)
+		}
+		seen[o.ID] = true
+		if err := text(f+".declared", o.Declared, maxDeclared, true); err != nil {
+			return nil, err
+		}
+	}
 	return &r, nil
 }
 
@@ -515,7 +567,7 @@ func ParseResults(payload []byte) (statement.Statement, error) {
 func ParsePublication(payload []byte) (statement.Statement, error) {
 	const t = TypePublication
 	var p Publication
-	if err := decode(t, payload, &p); err != nil {
+	if err := decode(t, payload, &p, time.Now()); err != nil {
 		return nil, err
 	}
 	if err := digest(t+": document", p.Document, true); err != nil {
@@ -524,6 +576,9 @@ func ParsePublication(payload []byte) (statement.Statement, error) {
 	if p.DOI != "" && (len(p.DOI) > maxDOI || !doi.MatchString(p.DOI)) {
 		return nil, statement.Invalidf("%s: doi must be a DOI such as 10.1056/NEJMoa2034577 (no \"doi:\" or URL prefix)", t)
 	}
+	if err := statement.RefuseEmail(t+": doi", p.DOI); err != nil {
+		return nil, err
+	}
 	return &p, nil
 }
 
@@ -531,7 +586,7 @@ func ParsePublication(payload []byte) (statement.Statement, error) {
 func ParseDelegation(payload []byte) (statement.Statement, error) {
 	const t = TypeDelegation
 	var d Delegation
-	if err := decode(t, payload, &d); err != nil {
+	if err := decode(t, payload, &d, time.Now()); err != nil {
 		return nil, err
 	}
 	if d.Principal == "" {

@@ -348,6 +348,9 @@ func checkOutcomes(t *testing.T, st statement.Statement) {
 			strings.ContainsFunc(o.Measure+o.TimeFrame, unicode.IsControl) {
 			t.Fatalf("accepted outcome %+v", o)
 		}
+		if _, results := st.(*trials.Results); (o.Declared != "" && !results) || statement.HasEmail(o.Measure) || statement.HasEmail(o.TimeFrame) || statement.HasEmail(o.Declared) {
+			t.Fatalf("accepted outcome %+v", o)
+		}
 		ids = append(ids, o.ID)
 	}
 }

@@ -24,7 +24,7 @@ func TestHelp(t *testing.T) {
 		r := c.run(args...).ok(t)
 		r.has(t, "Usage: trialog "+name, "Example:\n  trialog "+name, "Flags:")
 	}
-	top.has(t, "Exit codes: 0 success, 1 failure, 2 audit found a fork or rollback, 64 usage error.")
+	top.has(t, "Exit codes: 0 success, 1 failure (unreachable server, error answer, failed verification), 2 audit found a fork or rollback, 3 consent check answered deny, 64 usage error.")
 	for _, v := range []string{"--version", "version"} {
 		c.run(v).ok(t).has(t, "trialog ", "(revision ", "go1.")
 	}

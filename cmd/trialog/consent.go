@@ -46,7 +46,7 @@ func consentCommands() map[string]command {
 			"trialog consent fhir --key site.key --file consent-1203.json --receipt consent-1203.receipt", runConsentFHIR},
 		"status": {"show a patient's consent and every use of their data, each entry proven, from the secret on their consent receipt",
 			"trialog consent status --trial NCT01234567 --secret-file consent-secret.txt", runConsentStatus},
-		"check": {"ask whether a subject's data may be used for a purpose (a data user); the check is logged, and exit 0 means permit",
+		"check": {"ask whether a subject's data may be used for a purpose (a data user); the check is logged; exit 0 means permit, 3 deny, 1 no verified answer (server unreachable, error, failed proof)",
 			"trialog consent check --trial NCT01234567 --subject sub_5f0c… --purpose primary-analysis && run-analysis", runConsentCheck},
 		"erase": {"destroy the link between a patient and their subject, by the patient's secret or by the site; it cannot be undone",
 			"trialog consent erase --trial NCT01234567 --secret-file consent-secret.txt", runConsentErase},
@@ -657,8 +657,12 @@ func statusText(s string) string {
 	switch s {
 	case consent.StatusGranted:
 		return "granted"
+	case consent.StatusPartiallyWithdrawn:
+		return "partially withdrawn: some of the purposes you permitted are withdrawn (see below)"
 	case consent.StatusWithdrawn:
 		return "withdrawn: no use of your data is permitted until a new consent"
+	case consent.StatusExpired:
+		return "expired: the period of your consent has ended; no use of your data is permitted until a new consent"
 	case consent.StatusNone:
 		return "none: no consent is logged"
 	}
@@ -886,7 +890,7 @@ func runConsentCheck(ctx context.Context, env *environ, args []string) error {
 		printCheckpoint(w, "checkpoint   ", p.Checkpoint, note)
 	}
 	if ans.Decision != consent.Permit {
-		return fmt.Errorf("the subject's consent does not permit %s: the decision is deny, recorded as access entry %s", *purpose, ans.AccessEntry)
+		return &exitError{code: exitDeny, err: fmt.Errorf("the subject's consent does not permit %s: the decision is deny, recorded as access entry %s", *purpose, ans.AccessEntry)}
 	}
 	return nil
 }
@@ -1013,12 +1017,17 @@ func runConsentSummary(ctx context.Context, env *environ, args []string) error {
 	}
 	fmt.Fprintf(w, "latest form        %s\n", latest)
 	fmt.Fprintf(w, "subjects           %d with a consent event\n", tc.Subjects)
-	fmt.Fprintf(w, "  granted          %d\n  withdrawn        %d\n  none             %d\n  erased           %d\n", tc.Granted, tc.Withdrawn, tc.None, tc.Erased)
-	fmt.Fprintf(w, "re-consent needed  %d (granted on an older form version)\n", tc.ReconsentRequired)
+	for _, c := range []struct {
+		label string
+		n     int
+	}{{"granted", tc.Granted}, {"partially withdrawn", tc.PartiallyWithdrawn}, {"withdrawn", tc.Withdrawn}, {"expired", tc.Expired}, {"none", tc.None}, {"erased", tc.Erased}} {
+		fmt.Fprintf(w, "  %-20s %d\n", c.label, c.n)
+	}
+	fmt.Fprintf(w, "re-consent needed  %d (active consent on an older form version)\n", tc.ReconsentRequired)
 	if len(tc.ByFormVersion) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "FORM VERSION\tGRANTED")
+		fmt.Fprintln(tw, "FORM VERSION\tACTIVE CONSENT")
 		for _, f := range tc.ByFormVersion {
 			fmt.Fprintf(tw, "%s\t%d\n", f.Version, f.Granted)
 		}

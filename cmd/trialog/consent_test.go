@@ -160,14 +160,17 @@ func TestConsentFlow(t *testing.T) {
 	w.runStdin(secret+"\n", "consent", "status", "--trial", w.trial, "--secret-file", "-").ok(t).has(t, "status       granted", grantID)
 
 	// A data user asks: permitted for one purpose, refused for another
-	// (exit 1, the answer still printed), and both are logged.
+	// (exit 3, the answer still printed), and both are logged.
 	du := []string{"--token-file", w.duToken, "--trial", w.trial, "--subject", subject}
 	r = w.run(append([]string{"consent", "check", "--purpose", "primary-analysis"}, du...)...).ok(t)
 	r.has(t, "decision      permit", "access entry  ", "recorded for data user "+w.du.ID, "evidence      "+grantID, "signature verified")
 	permitAccess := regexp.MustCompile(`access entry  ([0-9a-f]{64})`).FindStringSubmatch(r.stdout)[1]
 	r = w.run(append([]string{"consent", "check", "--purpose", "future-research"}, du...)...).
-		fails(t, exitFailure, "trialog consent check: the subject's consent does not permit future-research: the decision is deny")
+		fails(t, exitDeny, "trialog consent check: the subject's consent does not permit future-research: the decision is deny")
 	r.has(t, "decision      deny")
+	// No server to answer is not a deny: exit 1, never 0 or 3.
+	w.run(append([]string{"consent", "check", "--purpose", "future-research", "--url", "http://127.0.0.1:1"}, du...)...).
+		fails(t, exitFailure, "127.0.0.1:1")
 	r = w.run(append([]string{"consent", "check", "--purpose", "primary-analysis", "--json"}, du...)...).ok(t)
 	var ch client.ConsentCheck
 	if err := json.Unmarshal([]byte(r.stdout), &ch); err != nil || ch.Decision != "permit" || ch.Access == nil {
@@ -186,12 +189,13 @@ func TestConsentFlow(t *testing.T) {
 		has(t, "status       granted", "re-consent   required: the trial has a newer consent form than version 1.0")
 	w.run("consent", "summary", "--trial", w.trial).ok(t).has(t, "latest form        2.0", "re-consent needed  1", "1.0           1")
 
-	// The site withdraws one purpose: the data user is refused it now.
+	// The site withdraws one purpose, the only one the grant permits: the
+	// data user is refused it now, and the consent reads withdrawn.
 	r = w.run(append([]string{"consent", "withdraw", "--subject", subject, "--purposes", "primary-analysis", "--issued-at", "2026-04-01T10:00:00Z"}, site...)...).ok(t)
 	r.has(t, "consent.withdraw logged")
-	w.run(append([]string{"consent", "check", "--purpose", "primary-analysis"}, du...)...).fails(t, exitFailure, "decision is deny")
+	w.run(append([]string{"consent", "check", "--purpose", "primary-analysis"}, du...)...).fails(t, exitDeny, "decision is deny")
 	w.run("consent", "status", "--trial", w.trial, "--secret-file", secretFile).ok(t).
-		has(t, "status       granted", "primary-analysis  deny", "withdrawal", "of primary-analysis")
+		has(t, "status       withdrawn", "primary-analysis  deny", "withdrawal", "of primary-analysis")
 
 	// Then everything: withdrawn.
 	w.run(append([]string{"consent", "withdraw", "--subject", subject}, site...)...).ok(t).has(t, "consent.withdraw logged")
@@ -205,7 +209,7 @@ func TestConsentFlow(t *testing.T) {
 
 	// The owner's counts.
 	r = w.run("consent", "summary", "--trial", w.trial).ok(t)
-	r.has(t, "latest form        2.0", "subjects           1", "withdrawn        1", "re-consent needed  0")
+	r.has(t, "latest form        2.0", "subjects           1", "  withdrawn            1", "  partially withdrawn  0", "  expired              0", "re-consent needed  0")
 
 	// The patient erases the link, with the secret from stdin; afterwards
 	// the secret no longer works, and says so in one sentence.
@@ -294,9 +298,9 @@ func TestConsentRefusals(t *testing.T) {
 	// A period: the grant permits nothing outside it.
 	w.run(append(grant, "--permit", "primary-analysis", "--period-start", "2020-01-01T00:00:00Z", "--period-end", "2021-01-01T00:00:00Z")...).ok(t)
 	w.run("consent", "status", "--trial", w.trial, "--secret-file", secretFile).ok(t).
-		has(t, "status       granted", "primary-analysis  deny", "from 2020-01-01T00:00:00Z; until 2021-01-01T00:00:00Z")
+		has(t, "status       expired: the period of your consent has ended", "primary-analysis  deny", "from 2020-01-01T00:00:00Z; until 2021-01-01T00:00:00Z")
 	w.run("consent", "check", "--token-file", w.duToken, "--trial", w.trial, "--subject", subject, "--purpose", "primary-analysis").
-		fails(t, exitFailure, "decision is deny")
+		fails(t, exitDeny, "decision is deny")
 
 	// withdraw, check, erase: usage errors.
 	w.run(append([]string{"consent", "withdraw", "--subject", subject, "--purposes", "a,a"}, site...)...).fails(t, exitUsage, "given twice")
@@ -398,6 +402,7 @@ func TestConsentHelp(t *testing.T) {
 		h.has(t, "Usage: trialog consent "+sub+" [flags]", "Example:\n  trialog consent "+sub, "Flags:", "-trial")
 	}
 	c.run("consent", "status", "--help").ok(t).has(t, "-secret-file", "- to read it from stdin", "-log-key")
+	c.run("consent", "check", "--help").ok(t).has(t, "exit 0 means permit, 3 deny, 1 no verified answer")
 	c.run("consent", "grant", "--help").ok(t).has(t, "-permit", "-deny", "-form-version", "-form-sha256", "-period-start", "-receipt")
 	c.run("--help").ok(t).has(t, "  consent ")
 	// A usage error names the subcommand and its --help.

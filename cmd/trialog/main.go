@@ -14,7 +14,9 @@
 // are read from files, never taken as flag values, and never printed.
 //
 // Exit codes: 0 success; 1 failure (the reason on stderr, one sentence per
-// failure); 2 audit found a fork or rollback; 64 usage error. docs/cli.md
+// failure: a server that cannot be reached, an error answer, a proof that
+// does not verify); 2 audit found a fork or rollback; 3 consent check
+// answered deny (verified); 64 usage error. docs/cli.md
 // has the manual.
 package main
 
@@ -39,6 +41,7 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitFork    = 2  // audit: a fork or rollback, evidence saved
+	exitDeny    = 3  // consent check: a verified answer that denies
 	exitUsage   = 64 // EX_USAGE (sysexits.h): 2 is taken by exitFork
 )
 
@@ -175,7 +178,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	fmt.Fprintln(w, "\nRun trialog COMMAND --help for its flags and an example; trialog --version for the build.")
 	fmt.Fprintln(w, "--url, --token-file and --log-key default to $TRIALOG_URL, $TRIALOG_TOKEN_FILE and $TRIALOG_LOG_KEY.")
-	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 audit found a fork or rollback, 64 usage error.")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure (unreachable server, error answer, failed verification), 2 audit found a fork or rollback, 3 consent check answered deny, 64 usage error.")
 }
 
 // flags returns a flag set for a command that prints its example in --help.

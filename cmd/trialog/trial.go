@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/transparency-dev/formats/log"
 
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/trials"
 )
 
 func trialCommands() map[string]command {
@@ -137,6 +139,7 @@ func runTrialOutcomes(ctx context.Context, env *environ, args []string) error {
 	}
 	w := env.stdout
 	printTrialHeader(env, o.TrialID, o.Identifiers, cp, note)
+	printOutcomeSummary(w, o)
 	reason := ""
 	if o.BaselineReason != "" {
 		reason = " (" + strings.TrimSuffix(o.BaselineReason, ".") + ")"
@@ -150,9 +153,13 @@ func runTrialOutcomes(ctx context.Context, env *environ, args []string) error {
 	if len(o.Outcomes) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "OUTCOME\tKIND\tSTATUS\tMEASURE\tCHANGES")
+		fmt.Fprintln(tw, "OUTCOME\tKIND\tSTATUS\tMEASURE\tCHANGES\tDECLARED")
 		for _, oc := range o.Outcomes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oc.ID, oc.Kind, oc.Status, oc.Measure, strings.Join(oc.Changes, ", "))
+			declared := oc.Declared
+			if declared == "" && oc.Status != trials.StatusUnchanged {
+				declared = "no"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", oc.ID, oc.Kind, oc.Status, oc.Measure, strings.Join(oc.Changes, ", "), declared)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -167,6 +174,67 @@ func runTrialOutcomes(ctx context.Context, env *environ, args []string) error {
 		fmt.Fprintf(w, "  %s: %s\n    evidence: %s\n", fl.Code, fl.Message, strings.Join(fl.Evidence, ", "))
 	}
 	return nil
+}
+
+// printOutcomeSummary says first, in words, what the report finds: the
+// counts a journal editor reads before the rows, and the flags by code.
+func printOutcomeSummary(w io.Writer, o *client.TrialOutcomes) {
+	if o.Summary == nil {
+		return
+	}
+	s := o.Summary
+	if o.Compared == nil {
+		fmt.Fprintf(w, "summary     %s pre-specified; no results are logged yet\n", plural(s.Prespecified, "outcome"))
+	} else {
+		parts := []string{fmt.Sprintf("%d reported as pre-specified", s.CorrectlyReported)}
+		if s.Switched > 0 {
+			parts = append(parts, fmt.Sprintf("%d switched without saying so", s.Switched))
+		}
+		if s.NotReported > 0 {
+			parts = append(parts, fmt.Sprintf("%d not reported without saying so", s.NotReported))
+		}
+		fmt.Fprintf(w, "summary     of %s pre-specified, %s\n", plural(s.Prespecified, "outcome"), strings.Join(parts, ", "))
+		if p := s.Primary; p.Prespecified > 0 || p.Added > 0 {
+			fmt.Fprintf(w, "            primary outcomes: %d of %d reported as pre-specified", p.CorrectlyReported, p.Prespecified)
+			if p.Switched+p.NotReported+p.Added > 0 {
+				fmt.Fprintf(w, "; %d switched, %d not reported, %d added without saying so", p.Switched, p.NotReported, p.Added)
+			}
+			fmt.Fprintln(w)
+		}
+		if s.Added > 0 {
+			fmt.Fprintf(w, "            %s reported that %s not pre-specified, without saying so\n", plural(s.Added, "outcome"), map[bool]string{true: "was", false: "were"}[s.Added == 1])
+		}
+		if d := s.Declared; d.Switched+d.NotReported+d.Added > 0 {
+			var ds []string
+			for _, x := range []struct {
+				n    int
+				what string
+			}{{d.Switched, "switched"}, {d.NotReported, "not reported"}, {d.Added, "added"}} {
+				if x.n > 0 {
+					ds = append(ds, fmt.Sprintf("%d %s", x.n, x.what))
+				}
+			}
+			fmt.Fprintf(w, "            declared in the results (counted as correctly reported, as COMPare does): %s\n", strings.Join(ds, ", "))
+		}
+	}
+	if len(o.Flags) == 0 {
+		fmt.Fprintf(w, "            no flags\n")
+	} else {
+		count := map[string]int{}
+		var codes []string
+		for _, f := range o.Flags {
+			if count[f.Code] == 0 {
+				codes = append(codes, f.Code)
+			}
+			count[f.Code]++
+		}
+		var fs []string
+		for _, c := range codes {
+			fs = append(fs, fmt.Sprintf("%s ×%d", c, count[c]))
+		}
+		fmt.Fprintf(w, "            %s: %s (details below)\n", plural(len(o.Flags), "flag"), strings.Join(fs, ", "))
+	}
+	fmt.Fprintln(w)
 }
 
 func printTrialHeader(env *environ, id string, ids []string, cp *log.Checkpoint, note string) {

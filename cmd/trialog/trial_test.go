@@ -14,6 +14,7 @@ import (
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/personality/receipt/receipttest"
+	"github.com/trialog/trialog/trials"
 )
 
 // fakeTrials serves a trial timeline and outcome report built from an
@@ -64,6 +65,10 @@ func newFakeTrials(t *testing.T) *fakeTrials {
 		},
 		Flags:      []client.Flag{{Code: "results_before_registration", Message: "an example flag", Evidence: []string{f.ids[0], f.ids[3]}}},
 		Checkpoint: f.timeline.Checkpoint,
+		Summary: &trials.Summary{
+			Counts:  trials.Counts{Prespecified: 2, NotReported: 1, Switched: 1, Added: 0, Declared: trials.DeclaredCounts{Added: 1}},
+			Primary: trials.Counts{Prespecified: 2, NotReported: 1, Switched: 1},
+		},
 	}
 	return f
 }
@@ -106,7 +111,13 @@ func TestTrialFake(t *testing.T) {
 		t.Fatalf("--json: %v %s", err, r.stdout)
 	}
 	r = c.run("trial", "outcomes", fakeTrialID).ok(t)
-	r.has(t, "baseline    "+f.ids[1], "compared    "+f.ids[3], "OUTCOME", "o1", "dropped", "promoted", "kind", "results_before_registration: an example flag")
+	r.has(t, "baseline    "+f.ids[1], "compared    "+f.ids[3], "OUTCOME", "o1", "dropped", "promoted", "kind", "results_before_registration: an example flag",
+		"summary     of 2 outcomes pre-specified, 0 reported as pre-specified, 1 switched without saying so, 1 not reported without saying so",
+		"declared in the results (counted as correctly reported, as COMPare does): 1 added", "primary outcomes: 0 of 2 reported as pre-specified; 1 switched, 1 not reported, 0 added without saying so", "1 flag: results_before_registration ×1")
+	// The summary comes first, before the baseline and the rows.
+	if s, b := strings.Index(r.stdout, "summary "), strings.Index(r.stdout, "baseline "); s < 0 || b < 0 || s > b {
+		t.Fatalf("the summary is not printed before the baseline:\n%s", r.stdout)
+	}
 	c.run("trial", "outcomes", "--json", fakeTrialID).ok(t).has(t, `"baseline": "`+f.ids[1])
 
 	// Without --log-key: checked against the announced key, and said so.

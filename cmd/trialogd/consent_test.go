@@ -253,16 +253,23 @@ func TestConsentEndToEnd(t *testing.T) {
 
 	// Re-consent: a newer form version.
 	mustSubmit(t, f.owner, consentFormJSON(f.trial, "2.0", "form v2", f.formV1))
+	// The FHIR withdrawal took back the only purpose the grant permitted:
+	// the consent reads withdrawn, and asks for no re-consent; the other
+	// subject's is granted on the old form.
 	_, st, _ = f.status(t, subj.SubjectSecret)
-	if !st.ReconsentRequired || st.FormVersion != "1.0" {
+	if st.Status != consent.StatusWithdrawn || st.ReconsentRequired || st.FormVersion != "1.0" {
 		t.Fatalf("status after form 2.0: %+v", st)
+	}
+	_, st2, _ := f.status(t, subj2.SubjectSecret)
+	if st2.Status != consent.StatusGranted || !st2.ReconsentRequired {
+		t.Fatalf("status of the second subject after form 2.0: %+v", st2)
 	}
 	var sum personality.TrialConsent
 	if status, e := f.do(t, http.MethodGet, "/v1/trials/"+f.trial+"/consent", f.rg.Token, nil, &sum); status != http.StatusOK {
 		t.Fatalf("trial consent: %d %+v", status, e)
 	}
-	if sum.Subjects != 2 || sum.Granted != 2 || sum.ReconsentRequired != 2 || sum.LatestFormVersion != "2.0" ||
-		!reflect.DeepEqual(sum.ByFormVersion, []consent.FormCount{{Version: "1.0", Granted: 2}}) {
+	if sum.Subjects != 2 || sum.Granted != 1 || sum.Withdrawn != 1 || sum.ReconsentRequired != 1 || sum.LatestFormVersion != "2.0" ||
+		!reflect.DeepEqual(sum.ByFormVersion, []consent.FormCount{{Version: "1.0", Granted: 1}}) {
 		t.Fatalf("trial consent: %+v", sum)
 	}
 	testserver.IndependentCheckpoint(t, vkey, []byte(sum.Checkpoint))

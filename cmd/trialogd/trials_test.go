@@ -129,6 +129,7 @@ func TestTrialFixtures(t *testing.T) {
 				ps[name] = srv.NewPrincipal(t, f.Name+" "+name, role)
 			}
 			ids := map[string]string{}
+			received := map[string]time.Time{}
 			var order []string
 			for _, s := range f.Steps {
 				if s.Delegate != "" {
@@ -142,12 +143,15 @@ func TestTrialFixtures(t *testing.T) {
 						t.Fatalf("delegation statement %+v %v", d, err)
 					}
 					ids[s.Label] = e.ID
+					received[s.Label] = statement.ParseReceivedAt(e.ReceivedAt)
 				} else {
-					payload, err := s.Payload(ids)
+					payload, err := s.Payload(ids, trialstest.Clock{Now: time.Now(), Received: received})
 					if err != nil {
 						t.Fatal(err)
 					}
-					ids[s.Label] = mustSubmit(t, ps[s.By], payload).ID
+					e := mustSubmit(t, ps[s.By], payload)
+					ids[s.Label] = e.ID
+					received[s.Label] = statement.ParseReceivedAt(e.ReceivedAt)
 				}
 				order = append(order, ids[s.Label])
 			}
@@ -184,6 +188,23 @@ func TestTrialFixtures(t *testing.T) {
 				if rep.TrialID != n {
 					t.Errorf("report trial_id %s, want %s", rep.TrialID, n)
 				}
+				// The answer's new fields, read as a client without the
+				// trials package would: the summary's counts, and the start
+				// the report took when a first_participant_in is logged.
+				var raw struct {
+					Summary map[string]json.RawMessage `json:"summary"`
+					StartAt *string                    `json:"start_at"`
+					Start   *string                    `json:"first_participant_in"`
+				}
+				trialGet(t, srv, id, "/outcomes", &raw)
+				for _, k := range []string{"prespecified", "correctly_reported", "not_reported", "switched", "added", "declared"} {
+					if _, ok := raw.Summary[k]; !ok {
+						t.Errorf("outcomes by %s: summary lacks %q", id, k)
+					}
+				}
+				if (raw.Start == nil) != (raw.StartAt == nil) {
+					t.Errorf("outcomes by %s: first_participant_in %v but start_at %v", id, raw.Start, raw.StartAt)
+				}
 				testserver.IndependentCheckpoint(t, info.PublicKey, []byte(rep.Checkpoint))
 				// Nothing is logged meanwhile: both answers are of one checkpoint.
 				if rep.Checkpoint != tl.Checkpoint {
@@ -207,7 +228,7 @@ func checkRecomputed(t *testing.T, trial string, tl personality.TrialTimeline, s
 		if err != nil {
 			t.Fatalf("entry %s: %v", e.ID, err)
 		}
-		logged = append(logged, statement.Logged{ID: e.ID, LeafIndex: e.LeafIndex, Statement: st})
+		logged = append(logged, statement.Logged{ID: e.ID, LeafIndex: e.LeafIndex, Statement: st, ReceivedAt: statement.ParseReceivedAt(e.ReceivedAt)})
 	}
 	rep, err := trials.Compute(trial, logged)
 	if err != nil {

@@ -8,6 +8,13 @@
 // "@label" stands for the entry id of the step with that label, and
 // "#text" for the lowercase hex SHA-256 of text (a document digest). Want
 // holds the expected outcome report, with labels for entry ids.
+//
+// Claimed dates (a milestone's at) are written relative to when the log
+// received entries, so that one fixture gives one report both in memory and
+// against a real trialogd, whose received_at is the time of the run:
+// "$" is the time the step is submitted, "$(label)" the received_at of an
+// earlier step, each optionally followed by a signed offset in Go duration
+// syntax or in days ("$-400d", "$(proto-v1)+1us", "$+2h").
 package trialstest
 
 import (
@@ -19,7 +26,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/trialog/trialog/trials"
 )
@@ -48,13 +57,22 @@ type Step struct {
 	Delegate string `json:"delegate,omitempty"`
 }
 
+// Clock resolves the "$" placeholders: Now is the time the step is
+// submitted (or just before), Received the received_at of each earlier
+// step by label.
+type Clock struct {
+	Now      time.Time
+	Received map[string]time.Time
+}
+
 // Want is the expected report, with step labels for entry ids.
 type Want struct {
-	Identifiers []string      `json:"identifiers"`
-	Baseline    string        `json:"baseline"`
-	Compared    *string       `json:"compared"`
-	Outcomes    []WantOutcome `json:"outcomes"`
-	Flags       []WantFlag    `json:"flags"`
+	Identifiers []string        `json:"identifiers"`
+	Baseline    string          `json:"baseline"`
+	Compared    *string         `json:"compared"`
+	Summary     *trials.Summary `json:"summary,omitempty"`
+	Outcomes    []WantOutcome   `json:"outcomes"`
+	Flags       []WantFlag      `json:"flags"`
 }
 
 // WantOutcome is an expected outcome row.
@@ -64,6 +82,8 @@ type WantOutcome struct {
 	Status   string   `json:"status"`
 	Changes  []string `json:"changes"`
 	Evidence []string `json:"evidence"`
+	// Declared, when set, is the declaration the row must carry.
+	Declared string `json:"declared,omitempty"`
 }
 
 // WantFlag is an expected flag.
@@ -100,16 +120,16 @@ func Load(dir string) ([]Fixture, error) {
 }
 
 // Payload is the statement of step s with placeholders replaced: "@label"
-// by ids[label], "#text" by SHA-256(text).
-func (s Step) Payload(ids map[string]string) ([]byte, error) {
-	v, err := resolve(s.Statement, ids)
+// by ids[label], "#text" by SHA-256(text), "$…" by a time from c.
+func (s Step) Payload(ids map[string]string, c Clock) ([]byte, error) {
+	v, err := resolve(s.Statement, ids, c)
 	if err != nil {
 		return nil, fmt.Errorf("step %s: %w", s.Label, err)
 	}
 	return json.Marshal(v)
 }
 
-func resolve(v any, ids map[string]string) (any, error) {
+func resolve(v any, ids map[string]string, c Clock) (any, error) {
 	switch x := v.(type) {
 	case string:
 		if l, ok := strings.CutPrefix(x, "@"); ok {
@@ -122,11 +142,14 @@ func resolve(v any, ids map[string]string) (any, error) {
 		if t, ok := strings.CutPrefix(x, "#"); ok {
 			return Digest(t), nil
 		}
+		if t, ok := strings.CutPrefix(x, "$"); ok {
+			return resolveTime(t, c)
+		}
 		return x, nil
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			r, err := resolve(e, ids)
+			r, err := resolve(e, ids, c)
 			if err != nil {
 				return nil, err
 			}
@@ -136,7 +159,7 @@ func resolve(v any, ids map[string]string) (any, error) {
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			r, err := resolve(e, ids)
+			r, err := resolve(e, ids, c)
 			if err != nil {
 				return nil, err
 			}
@@ -145,6 +168,40 @@ func resolve(v any, ids map[string]string) (any, error) {
 		return out, nil
 	}
 	return v, nil
+}
+
+// resolveTime reads the text after "$": an optional "(label)", then an
+// optional signed offset.
+func resolveTime(t string, c Clock) (string, error) {
+	base := c.Now
+	if rest, ok := strings.CutPrefix(t, "("); ok {
+		label, after, ok := strings.Cut(rest, ")")
+		if !ok {
+			return "", fmt.Errorf("$%s: no closing parenthesis", t)
+		}
+		r, ok := c.Received[label]
+		if !ok {
+			return "", fmt.Errorf("$%s: no earlier step is labelled %q", t, label)
+		}
+		base, t = r, after
+	}
+	if t != "" {
+		var d time.Duration
+		if days, ok := strings.CutSuffix(t, "d"); ok {
+			n, err := strconv.Atoi(days)
+			if err != nil {
+				return "", fmt.Errorf("$%s: %v", t, err)
+			}
+			d = time.Duration(n) * 24 * time.Hour
+		} else {
+			var err error
+			if d, err = time.ParseDuration(t); err != nil {
+				return "", fmt.Errorf("$%s: %v", t, err)
+			}
+		}
+		base = base.Add(d)
+	}
+	return base.UTC().Format(time.RFC3339Nano), nil
 }
 
 // Digest is the lowercase hex SHA-256 of text.
@@ -197,11 +254,24 @@ func (f Fixture) Diff(rep *trials.Report, ids map[string]string) []string {
 	case f.Want.Compared != nil && (rep.Compared == nil || *rep.Compared != ids[*f.Want.Compared]):
 		out = append(out, fmt.Sprintf("compared = %v, want %s", rep.Compared, *f.Want.Compared))
 	}
+	// The summary's totals always; its primary and secondary counts when
+	// the fixture gives them.
+	if w := f.Want.Summary; w != nil {
+		if rep.Summary.Counts != w.Counts {
+			out = append(out, fmt.Sprintf("summary = %+v, want %+v", rep.Summary.Counts, w.Counts))
+		}
+		if (w.Primary != trials.Counts{} || w.Secondary != trials.Counts{}) && (rep.Summary.Primary != w.Primary || rep.Summary.Secondary != w.Secondary) {
+			out = append(out, fmt.Sprintf("summary primary %+v secondary %+v, want %+v %+v", rep.Summary.Primary, rep.Summary.Secondary, w.Primary, w.Secondary))
+		}
+	}
 	if len(rep.Outcomes) != len(f.Want.Outcomes) {
 		out = append(out, fmt.Sprintf("%d outcomes, want %d", len(rep.Outcomes), len(f.Want.Outcomes)))
 	}
 	for i := range min(len(rep.Outcomes), len(f.Want.Outcomes)) {
 		got, want := rep.Outcomes[i], f.Want.Outcomes[i]
+		if want.Declared != "" && got.Declared != want.Declared {
+			out = append(out, fmt.Sprintf("outcome %d declared %q, want %q", i, got.Declared, want.Declared))
+		}
 		if got.ID != want.ID || got.Status != want.Status || got.Kind != want.Kind ||
 			!slices.Equal(got.Changes, want.Changes) || !slices.Equal(got.Evidence, IDs(want.Evidence, ids)) {
 			out = append(out, fmt.Sprintf("outcome %d = %s %s %s changes %q evidence %q, want %s %s %s changes %q evidence %q",
