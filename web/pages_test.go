@@ -229,8 +229,14 @@ func TestPages(t *testing.T) {
 		}
 		b.accessible(t, "trial")
 		b.noErrors(t)
-		if v := b.text(t, "#switch-verdict"); !strings.HasPrefix(v, "Yes. 3 of the 3 outcomes differ") {
+		if v := b.text(t, "#switch-verdict"); !strings.HasPrefix(v, "Yes. Of the 2 outcomes planned before the trial started, 2 were reported changed and 0 were not reported") {
 			t.Errorf("verdict: %q", v)
+		}
+		eval[bool](t, b, `(document.querySelector('#summary').scrollIntoView(), true)`)
+		b.screenshot(t, "trial-summary-narrow", 320)
+		summary := eval[[]string](t, b, `[...document.querySelectorAll('#summary tr')].map(tr => tr.innerText.replace(/\s+/g, ' ').trim())`)
+		if want := "All Primary Secondary|Outcomes planned 2 1 1|Reported as planned 0 0 0|Planned but not reported 0 0 0|Reported changed 2 1 1|Reported but not planned 1 1 0"; strings.Join(summary, "|") != want {
+			t.Errorf("summary = %q, want %q", summary, want)
 		}
 		statuses := eval[[]string](t, b, `[...document.querySelectorAll('#outcomes > li')].map(li => li.dataset.status + ':' + li.querySelector('.badge').innerText)`)
 		want := []string{"demoted:Demoted to secondary", "promoted:Promoted to primary", "added:Added"}

@@ -444,35 +444,29 @@
     const frag = document.createDocumentFragment();
     const outcomes = rep.outcomes || [];
     const differ = outcomes.filter((o) => o.status !== 'unchanged');
+    const sum = rep.summary && typeof rep.summary === 'object' ? rep.summary : null;
     let verdict;
+    let switched = differ.length > 0;
     if (!rep.compared) verdict = t('trial.switch.no_results');
-    else if (!differ.length) verdict = t('trial.switch.none');
+    else if (sum && typeof sum.prespecified === 'number') {
+      // COMPare's counting: a change the results declare is reported
+      // correctly; the verdict is about the undeclared ones.
+      switched = sum.switched + sum.not_reported + sum.added > 0;
+      verdict = switched ? t('trial.switch.summary', sum) : t('trial.switch.none');
+    } else if (!differ.length) verdict = t('trial.switch.none');
     else verdict = t('trial.switch.some', { count: differ.length, total: outcomes.length });
     frag.append(
       el(
         'section',
         { class: 'verdict', 'aria-labelledby': 'sw-h' },
         el('h2', { id: 'sw-h', text: t('trial.switch.heading') }),
-        el('p', { class: 'big', id: 'switch-verdict', 'data-switched': rep.compared ? String(differ.length > 0) : 'unknown', text: verdict }),
+        el('p', { class: 'big', id: 'switch-verdict', 'data-switched': rep.compared ? String(switched) : 'unknown', text: verdict }),
         el('p', { class: 'note', text: t('trial.switch.recomputed') }),
         rep.baseline ? el('p', { class: 'note', text: t('trial.baseline', { entry: short(rep.baseline), reason: rep.baseline_reason || '' }) }) : null,
         rep.compared ? el('p', { class: 'note', text: t('trial.compared', { entry: short(rep.compared) }) }) : null
       )
     );
-    if (rep.summary && typeof rep.summary === 'object') {
-      frag.append(
-        el(
-          'section',
-          { 'aria-labelledby': 'sum-h' },
-          el('h2', { id: 'sum-h', text: t('trial.summary.heading') }),
-          el(
-            'dl',
-            { class: 'facts numbers' },
-            Object.entries(rep.summary).map(([k, v]) => [el('dt', { text: has('trial.summary.' + k) ? t('trial.summary.' + k) : k }), el('dd', { text: String(v) })])
-          )
-        )
-      );
-    }
+    if (sum && rep.compared) frag.append(summarySection(sum));
     frag.append(
       el(
         'section',
@@ -490,6 +484,7 @@
                   el('h3', {}, el('span', { class: 'badge', text: title }), ' ', o.measure || o.id),
                   el('p', { class: 'note', text: [o.id, has('trial.outcome.kind.' + o.kind) ? t('trial.outcome.kind.' + o.kind) : o.kind].filter(Boolean).join(' · ') }),
                   el('p', { text: text }),
+                  o.declared ? el('p', { class: 'note', text: t('trial.outcome.declared', { where: o.declared }) }) : null,
                   outcomeLine('trial.outcome.planned', o.baseline),
                   outcomeLine('trial.outcome.reported', o.reported),
                   o.changes && o.changes.length
@@ -533,6 +528,40 @@
     if (!oc) return null;
     const kind = has('trial.outcome.kind.' + oc.kind) ? t('trial.outcome.kind.' + oc.kind) : oc.kind;
     return el('p', { class: 'note', text: t(key, { measure: oc.measure, time_frame: oc.time_frame, kind: kind }) });
+  }
+
+  // summarySection is the report's counts, as COMPare publishes them: rows
+  // of counts, columns for all, primary and secondary outcomes; counts the
+  // page has no words for are shown by their field name.
+  function summarySection(sum) {
+    const cols = [['all', sum], ['primary', sum.primary], ['secondary', sum.secondary]].filter(([, c]) => c && typeof c === 'object');
+    const rows = Object.keys(sum).filter((k) => typeof sum[k] === 'number');
+    const declared = sum.declared && typeof sum.declared === 'object' ? Object.entries(sum.declared).filter(([, v]) => typeof v === 'number' && v > 0) : [];
+    return el(
+      'section',
+      { 'aria-labelledby': 'sum-h' },
+      el('h2', { id: 'sum-h', text: t('trial.summary.heading') }),
+      // Scrolls by itself on narrow screens, reachable by keyboard.
+      el(
+        'div',
+        { class: 'scroll', tabindex: '0', role: 'region', 'aria-labelledby': 'sum-h' },
+        el(
+        'table',
+        { id: 'summary' },
+        el('thead', {}, el('tr', {}, el('td', {}), cols.map(([c]) => el('th', { scope: 'col', text: t('trial.summary.col.' + c) })))),
+        el(
+          'tbody',
+          {},
+          rows.map((k) =>
+            el('tr', {}, el('th', { scope: 'row', text: has('trial.summary.' + k) ? t('trial.summary.' + k) : k }), cols.map(([, c]) => el('td', { text: typeof c[k] === 'number' ? String(c[k]) : '' })))
+          )
+        )
+        )
+      ),
+      declared.length
+        ? el('p', { class: 'note', text: t('trial.summary.declared', { list: declared.map(([k, v]) => (has('trial.summary.' + k) ? t('trial.summary.' + k) : k) + ': ' + v).join('; ') }) })
+        : null
+    );
   }
 
   function timelineSection(entries) {

@@ -390,7 +390,15 @@ func report(r *Result, v *client.Verifier, served json.RawMessage, tl *client.Tr
 			r.fail(CheckReport, e.ID, "entry %s is not a statement this page can read: %v", e.ID, err)
 			return nil
 		}
-		logged = append(logged, statement.Logged{ID: e.ID, LeafIndex: e.LeafIndex, Statement: st})
+		// The log's own time, from the verified leaf: the report weighs
+		// claimed dates against it.
+		var received string
+		if leaf, err := envelope.DecodeB64(e.Leaf); err == nil {
+			if l, _, err := envelope.ParseLeaf(leaf); err == nil {
+				received = l.ReceivedAt
+			}
+		}
+		logged = append(logged, statement.Logged{ID: e.ID, LeafIndex: e.LeafIndex, Statement: st, ReceivedAt: statement.ParseReceivedAt(received)})
 	}
 	rep, err := trials.Compute(tl.TrialID, logged)
 	if err != nil {

@@ -67,7 +67,7 @@ func newTrial(t testing.TB) *trial {
 		if err != nil {
 			t.Fatal(err)
 		}
-		logged = append(logged, statement.Logged{ID: e.ID, LeafIndex: e.LeafIndex, Statement: st})
+		logged = append(logged, statement.Logged{ID: e.ID, LeafIndex: e.LeafIndex, Statement: st, ReceivedAt: statement.ParseReceivedAt(e.ReceivedAt)})
 	}
 	cp := string(l.Checkpoint(size))
 	tr.timeline = roundTrip(t, map[string]any{"trial_id": trialID, "checkpoint": cp, "entries": entries})
