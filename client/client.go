@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trialog/trialog/personality/api"
+	"github.com/trialog/trialog/api"
 )
 
 // Client calls one trialogd.

@@ -14,126 +14,46 @@ import (
 
 	"github.com/transparency-dev/formats/log"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/consent"
-	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/statement"
 )
 
-// ConsentSubject answers POST /v1/consent/subjects: a new pseudonymous
-// subject of a trial. SubjectSecret is the patient's, shown this once; its
-// String and GoString methods leave it out, so that printing the value does
-// not print the secret.
-type ConsentSubject struct {
-	TrialID       string `json:"trial_id"`
-	Subject       string `json:"subject"`
-	SubjectSecret string `json:"subject_secret"`
-}
-
-// String shows the subject without its secret.
-func (s ConsentSubject) String() string {
-	return fmt.Sprintf("subject %s of trial %s (secret withheld)", s.Subject, s.TrialID)
-}
-
-// GoString shows the subject without its secret.
-func (s ConsentSubject) GoString() string { return s.String() }
-
-// ConsentStatus answers POST /v1/consent/status: a subject's consent and
-// every use of its data, each entry proven against Checkpoint (unverified
-// until Verifier.ConsentStatus).
-type ConsentStatus struct {
-	TrialID           string          `json:"trial_id"`
-	Subject           string          `json:"subject"`
-	Status            string          `json:"status"` // granted, withdrawn or none
-	Scope             []consent.Scope `json:"scope"`
-	FormVersion       string          `json:"form_version"`
-	ReconsentRequired bool            `json:"reconsent_required"`
-	Checkpoint        string          `json:"checkpoint"`
-	Evidence          []*api.Entry    `json:"evidence"`
-	Access            []*api.Entry    `json:"access"`
-}
-
-// ConsentCheck answers POST /v1/consent/check: the decision, the entries it
-// rests on and the consent.access entry that records the check, all proven
-// against Checkpoint (unverified until Verifier.ConsentCheck).
-type ConsentCheck struct {
-	Decision    string       `json:"decision"` // permit or deny
-	Evidence    []*api.Entry `json:"evidence"`
-	AccessEntry string       `json:"access_entry"`
-	Access      *api.Entry   `json:"access"`
-	Checkpoint  string       `json:"checkpoint"`
-}
-
-// ConsentErased answers POST /v1/consent/erase: the consent.erasure entry,
-// proven when it is already in a published checkpoint.
-type ConsentErased struct {
-	Erased bool       `json:"erased"`
-	Entry  *api.Entry `json:"entry"`
-}
-
-// TrialConsent answers GET /v1/trials/{trial_id}/consent: a trial's subjects
-// counted by the state of their consent, as of Checkpoint.
-type TrialConsent struct {
-	TrialID string `json:"trial_id"`
-	consent.Summary
-	Checkpoint string `json:"checkpoint"`
-}
-
-// The request bodies: the secret goes in a body, never in a URL.
-type consentTrial struct {
-	TrialID string `json:"trial_id"`
-}
-
-type consentBySecret struct {
-	SubjectSecret string `json:"subject_secret"`
-	TrialID       string `json:"trial_id"`
-}
-
-type consentBySubject struct {
-	Subject string `json:"subject"`
-	TrialID string `json:"trial_id"`
-}
-
-type consentCheckRequest struct {
-	TrialID string `json:"trial_id"`
-	Subject string `json:"subject"`
-	Purpose string `json:"purpose"`
-}
-
 // MintSubject mints a subject of a trial (a site delegated on it): a random
 // reference and the patient's secret.
-func (c *Client) MintSubject(ctx context.Context, trialID string) (*ConsentSubject, error) {
-	var out ConsentSubject
-	if err := c.do(ctx, http.MethodPost, "/v1/consent/subjects", consentTrial{TrialID: trialID}, &out); err != nil {
+func (c *Client) MintSubject(ctx context.Context, trialID string) (*api.ConsentSubject, error) {
+	var out api.ConsentSubject
+	if err := c.do(ctx, http.MethodPost, "/v1/consent/subjects", api.ConsentSubjectRequest{TrialID: trialID}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
-// ConsentStatus asks for the consent of the subject holding secret (no
+// api.ConsentStatus asks for the consent of the subject holding secret (no
 // token: the secret is the credential). It returns the answer (unverified;
 // see Verifier.ConsentStatus) and its bytes. A secret that no live subject
 // of the trial holds is a 404.
-func (c *Client) ConsentStatus(ctx context.Context, trialID, secret string) (*ConsentStatus, json.RawMessage, error) {
+func (c *Client) ConsentStatus(ctx context.Context, trialID, secret string) (*api.ConsentStatus, json.RawMessage, error) {
 	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodPost, "/v1/consent/status", consentBySecret{SubjectSecret: secret, TrialID: trialID}, &raw); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/consent/status", api.ConsentStatusRequest{SubjectSecret: secret, TrialID: trialID}, &raw); err != nil {
 		return nil, nil, err
 	}
-	var out ConsentStatus
+	var out api.ConsentStatus
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, nil, fmt.Errorf("reading the consent status: %w", err)
 	}
 	return &out, raw, nil
 }
 
-// ConsentCheck asks whether the caller (a data user) may use the subject's
+// api.ConsentCheck asks whether the caller (a data user) may use the subject's
 // data for purpose; trialogd logs the check as a consent.access entry. It
 // returns the answer (unverified; see Verifier.ConsentCheck) and its bytes.
-func (c *Client) ConsentCheck(ctx context.Context, trialID, subject, purpose string) (*ConsentCheck, json.RawMessage, error) {
+func (c *Client) ConsentCheck(ctx context.Context, trialID, subject, purpose string) (*api.ConsentCheck, json.RawMessage, error) {
 	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodPost, "/v1/consent/check", consentCheckRequest{TrialID: trialID, Subject: subject, Purpose: purpose}, &raw); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/consent/check", api.ConsentCheckRequest{TrialID: trialID, Subject: subject, Purpose: purpose}, &raw); err != nil {
 		return nil, nil, err
 	}
-	var out ConsentCheck
+	var out api.ConsentCheck
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, nil, fmt.Errorf("reading the consent check: %w", err)
 	}
@@ -142,9 +62,9 @@ func (c *Client) ConsentCheck(ctx context.Context, trialID, subject, purpose str
 
 // EraseBySecret erases the subject holding secret (the patient; no token is
 // needed).
-func (c *Client) EraseBySecret(ctx context.Context, trialID, secret string) (*ConsentErased, error) {
-	var out ConsentErased
-	if err := c.do(ctx, http.MethodPost, "/v1/consent/erase", consentBySecret{SubjectSecret: secret, TrialID: trialID}, &out); err != nil {
+func (c *Client) EraseBySecret(ctx context.Context, trialID, secret string) (*api.ConsentErased, error) {
+	var out api.ConsentErased
+	if err := c.do(ctx, http.MethodPost, "/v1/consent/erase", api.ConsentEraseRequest{SubjectSecret: secret, TrialID: trialID}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -152,22 +72,22 @@ func (c *Client) EraseBySecret(ctx context.Context, trialID, secret string) (*Co
 
 // EraseSubject erases a subject by its reference (a site delegated on the
 // trial, with its token).
-func (c *Client) EraseSubject(ctx context.Context, trialID, subject string) (*ConsentErased, error) {
-	var out ConsentErased
-	if err := c.do(ctx, http.MethodPost, "/v1/consent/erase", consentBySubject{Subject: subject, TrialID: trialID}, &out); err != nil {
+func (c *Client) EraseSubject(ctx context.Context, trialID, subject string) (*api.ConsentErased, error) {
+	var out api.ConsentErased
+	if err := c.do(ctx, http.MethodPost, "/v1/consent/erase", api.ConsentEraseRequest{Subject: subject, TrialID: trialID}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
-// TrialConsent returns a trial's consent counts (its owner, delegates and
+// api.TrialConsent returns a trial's consent counts (its owner, delegates and
 // regulators) and the answer's bytes.
-func (c *Client) TrialConsent(ctx context.Context, trialID string) (*TrialConsent, json.RawMessage, error) {
+func (c *Client) TrialConsent(ctx context.Context, trialID string) (*api.TrialConsent, json.RawMessage, error) {
 	var raw json.RawMessage
 	if err := c.do(ctx, http.MethodGet, "/v1/trials/"+url.PathEscape(trialID)+"/consent", nil, &raw); err != nil {
 		return nil, nil, err
 	}
-	var out TrialConsent
+	var out api.TrialConsent
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, nil, fmt.Errorf("reading the consent counts: %w", err)
 	}
@@ -230,14 +150,14 @@ type ProvenStatus struct {
 // apart when a grant's period starts or ends between their two readings.
 const periodSlack = 5 * time.Minute
 
-// ConsentStatus verifies a status answer: its checkpoint's signature; every
+// api.ConsentStatus verifies a status answer: its checkpoint's signature; every
 // evidence and access entry completely against that one checkpoint, in log
 // order; that the evidence entries are the subject's grants and withdrawals
 // (the latest grant first, if any, then withdrawals) and the access entries
 // its consent.access records; and that status, scope and form version are
 // what the evidence makes them at now (give or take a few minutes of clock
 // difference for a grant's period).
-func (v *Verifier) ConsentStatus(s *ConsentStatus, now time.Time) (*ProvenStatus, error) {
+func (v *Verifier) ConsentStatus(s *api.ConsentStatus, now time.Time) (*ProvenStatus, error) {
 	cp, err := v.Checkpoint([]byte(s.Checkpoint))
 	if err != nil {
 		return nil, err
@@ -348,13 +268,13 @@ type ProvenCheck struct {
 	Evidence  []ConsentEntry
 }
 
-// ConsentCheck verifies a check answer for subject and purpose: its
+// api.ConsentCheck verifies a check answer for subject and purpose: its
 // checkpoint's signature; the access entry and every evidence entry
 // completely against it; that the access entry records this check (subject,
 // purpose, decision, and exactly these evidence entries) and comes after
 // its evidence; and that the evidence, the subject's latest grant and the
 // withdrawals after it, gives this decision at the time of the check.
-func (v *Verifier) ConsentCheck(c *ConsentCheck, subject, purpose string) (*ProvenCheck, error) {
+func (v *Verifier) ConsentCheck(c *api.ConsentCheck, subject, purpose string) (*ProvenCheck, error) {
 	cp, err := v.Checkpoint([]byte(c.Checkpoint))
 	if err != nil {
 		return nil, err
@@ -416,8 +336,8 @@ func (v *Verifier) ConsentCheck(c *ConsentCheck, subject, purpose string) (*Prov
 	return &ProvenCheck{Checkpoint: cp, Access: *acc, Statement: a, Evidence: evidence}, nil
 }
 
-// TrialConsent verifies the checkpoint of a trial's consent counts. The
+// api.TrialConsent verifies the checkpoint of a trial's consent counts. The
 // counts themselves are trialogd's computation: they carry no proofs.
-func (v *Verifier) TrialConsent(t *TrialConsent) (*log.Checkpoint, error) {
+func (v *Verifier) TrialConsent(t *api.TrialConsent) (*log.Checkpoint, error) {
 	return v.Checkpoint([]byte(t.Checkpoint))
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // Receipt returns the receipt of an included entry as trialogd serves it
-// (personality/receipt parses and verifies it). An entry not yet in a
+// (receipt parses and verifies it). An entry not yet in a
 // published checkpoint answers 404 with Retry-After.
 func (c *Client) Receipt(ctx context.Context, id string) ([]byte, error) {
 	return c.getText(ctx, "/v1/entries/"+url.PathEscape(id)+"/receipt", 8<<20)

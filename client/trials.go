@@ -9,80 +9,32 @@ import (
 
 	"github.com/transparency-dev/formats/log"
 
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
-	"github.com/trialog/trialog/trials"
+	"github.com/trialog/trialog/api"
+	"github.com/trialog/trialog/envelope"
 )
-
-// TrialTimeline is GET /v1/trials/{trial_id}: every entry of the trial in
-// log order, all proven against Checkpoint.
-type TrialTimeline struct {
-	TrialID     string       `json:"trial_id"`
-	Identifiers []string     `json:"identifiers,omitempty"`
-	Owner       string       `json:"owner,omitempty"`
-	Delegates   []string     `json:"delegates,omitempty"`
-	Checkpoint  string       `json:"checkpoint"`
-	Entries     []*api.Entry `json:"entries"`
-}
-
-// TrialOutcomes is GET /v1/trials/{trial_id}/outcomes: pre-specified
-// outcomes (from Baseline) compared with reported ones (from Compared).
-type TrialOutcomes struct {
-	TrialID        string   `json:"trial_id"`
-	Identifiers    []string `json:"identifiers,omitempty"`
-	Baseline       string   `json:"baseline"`
-	BaselineReason string   `json:"baseline_reason,omitempty"`
-	Compared       *string  `json:"compared"` // null until results are logged
-	// Summary counts the baseline's outcomes as COMPare did; nil from a
-	// server that does not send it.
-	Summary  *trials.Summary `json:"summary,omitempty"`
-	Outcomes []OutcomeStatus `json:"outcomes"`
-	// StartAt is the time the trial is taken to have started.
-	StartAt    string `json:"start_at,omitempty"`
-	Flags      []Flag `json:"flags"`
-	Checkpoint string `json:"checkpoint,omitempty"`
-}
-
-// OutcomeStatus is one outcome's row of the report.
-type OutcomeStatus struct {
-	ID       string   `json:"id"`
-	Measure  string   `json:"measure"`
-	Kind     string   `json:"kind"`
-	Status   string   `json:"status"`
-	Declared string   `json:"declared,omitempty"`
-	Evidence []string `json:"evidence"`
-	Changes  []string `json:"changes,omitempty"`
-}
-
-// Flag is an observation about the order of a trial's entries.
-type Flag struct {
-	Code     string   `json:"code"`
-	Message  string   `json:"message"`
-	Evidence []string `json:"evidence"`
-}
 
 // Trial returns a trial's timeline (unverified; see Verifier.Trial) and the
 // answer's bytes.
-func (c *Client) Trial(ctx context.Context, trialID string) (*TrialTimeline, json.RawMessage, error) {
+func (c *Client) Trial(ctx context.Context, trialID string) (*api.TrialTimeline, json.RawMessage, error) {
 	var raw json.RawMessage
 	if err := c.do(ctx, "GET", "/v1/trials/"+url.PathEscape(trialID), nil, &raw); err != nil {
 		return nil, nil, err
 	}
-	var t TrialTimeline
+	var t api.TrialTimeline
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return nil, nil, fmt.Errorf("reading the trial timeline: %w", err)
 	}
 	return &t, raw, nil
 }
 
-// TrialOutcomes returns a trial's outcome report (unverified; see
+// api.TrialOutcomes returns a trial's outcome report (unverified; see
 // Verifier.Outcomes) and the answer's bytes.
-func (c *Client) TrialOutcomes(ctx context.Context, trialID string) (*TrialOutcomes, json.RawMessage, error) {
+func (c *Client) TrialOutcomes(ctx context.Context, trialID string) (*api.TrialOutcomes, json.RawMessage, error) {
 	var raw json.RawMessage
 	if err := c.do(ctx, "GET", "/v1/trials/"+url.PathEscape(trialID)+"/outcomes", nil, &raw); err != nil {
 		return nil, nil, err
 	}
-	var o TrialOutcomes
+	var o api.TrialOutcomes
 	if err := json.Unmarshal(raw, &o); err != nil {
 		return nil, nil, fmt.Errorf("reading the outcome report: %w", err)
 	}
@@ -92,7 +44,7 @@ func (c *Client) TrialOutcomes(ctx context.Context, trialID string) (*TrialOutco
 // Trial verifies a timeline: its checkpoint's signature, and every entry
 // completely (see Entry) against that one checkpoint, in strictly
 // increasing log order. It returns the entries' envelopes in order.
-func (v *Verifier) Trial(t *TrialTimeline) ([]*envelope.Parsed, *log.Checkpoint, error) {
+func (v *Verifier) Trial(t *api.TrialTimeline) ([]*envelope.Parsed, *log.Checkpoint, error) {
 	cp, err := v.Checkpoint([]byte(t.Checkpoint))
 	if err != nil {
 		return nil, nil, err
@@ -124,7 +76,7 @@ func (v *Verifier) Trial(t *TrialTimeline) ([]*envelope.Parsed, *log.Checkpoint,
 // compared results and all evidence — is one of the verified timeline's
 // entries, and that the report's checkpoint, if it has one, verifies and is
 // no larger than the timeline's (fetch the report first).
-func (v *Verifier) Outcomes(o *TrialOutcomes, timeline *TrialTimeline) error {
+func (v *Verifier) Outcomes(o *api.TrialOutcomes, timeline *api.TrialTimeline) error {
 	proven := make(map[string]bool, len(timeline.Entries))
 	for _, e := range timeline.Entries {
 		proven[e.ID] = true

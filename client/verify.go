@@ -12,8 +12,8 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/api"
+	"github.com/trialog/trialog/envelope"
 )
 
 // Verifier checks what a log serves against the log's note key. It caches

@@ -290,7 +290,7 @@ func TestSummarize(t *testing.T) {
 	es, _ := m.EntriesByRef(context.Background(), Ref(trialID))
 	sum := Summarize(es, Forms(tr), time.Now())
 	if sum.Subjects != 2 || sum.Granted != 2 || sum.ReconsentRequired != 1 || sum.LatestFormVersion != "2.0" ||
-		len(sum.ByFormVersion) != 2 || sum.ByFormVersion[0] != (FormCount{"1.0", 1}) || sum.ByFormVersion[1] != (FormCount{"2.0", 1}) {
+		len(sum.ByFormVersion) != 2 || sum.ByFormVersion[0] != (FormCount{Version: "1.0", Granted: 1}) || sum.ByFormVersion[1] != (FormCount{Version: "2.0", Granted: 1}) {
 		t.Fatalf("%+v", sum)
 	}
 	must(t, m, site, withdrawJSON(subjectA, "2026-04-01T00:00:00Z"))

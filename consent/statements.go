@@ -19,6 +19,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/trials"
 )
@@ -138,11 +139,8 @@ type Form struct {
 	SHA256  string `json:"sha256"`
 }
 
-// Scope is the decision on one purpose.
-type Scope struct {
-	Purpose  string `json:"purpose"`
-	Decision string `json:"decision"`
-}
+// Scope is the decision on one purpose (defined in api).
+type Scope = api.Scope
 
 // Period limits a grant in time; either end may be open.
 type Period struct {

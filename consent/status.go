@@ -3,6 +3,7 @@ package consent
 import (
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/statement"
 )
 
@@ -121,35 +122,11 @@ func Decide(s *Status, purpose string) (string, []string) {
 	return Deny, s.Evidence
 }
 
-// Summary counts a trial's subjects by the state of their consent.
-type Summary struct {
-	// LatestFormVersion is the trial's current consent-form version.
-	LatestFormVersion string `json:"latest_form_version"`
-	// Subjects is the number of subjects with a consent event in the log.
-	Subjects int `json:"subjects"`
-	// Granted, PartiallyWithdrawn, Withdrawn, Expired and None count them
-	// by Status; Erased counts the erased ones, which are counted nowhere
-	// else.
-	Granted            int `json:"granted"`
-	PartiallyWithdrawn int `json:"partially_withdrawn"`
-	Withdrawn          int `json:"withdrawn"`
-	Expired            int `json:"expired"`
-	None               int `json:"none"`
-	Erased             int `json:"erased"`
-	// ByFormVersion counts the subjects whose consent is active (granted
-	// or partially withdrawn) by the form version of their latest grant,
-	// in the order the versions were logged.
-	ByFormVersion []FormCount `json:"by_form_version"`
-	// ReconsentRequired counts subjects with active consent on an older
-	// form version.
-	ReconsentRequired int `json:"reconsent_required"`
-}
+// Summary is a trial's consent counts (defined in api).
+type Summary = api.ConsentSummary
 
-// FormCount is the number of granted subjects on a form version.
-type FormCount struct {
-	Version string `json:"version"`
-	Granted int    `json:"granted"`
-}
+// FormCount is the number of granted subjects on a form version (defined in api).
+type FormCount = api.FormCount
 
 // Summarize counts the subjects of a trial from its consent events (every
 // entry under Ref of each of its identifiers, in log order) and its

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/trialog/trialog/personality/api"
+	"github.com/trialog/trialog/api"
 )
 
 // FuzzParseWait: any ?wait value is refused with an API error or gives a
@@ -21,7 +21,7 @@ func FuzzParseWait(f *testing.F) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/entries?wait="+url.QueryEscape(v), nil)
 		d, err := parseWait(r)
 		if err != nil {
-			var e *Error
+			var e *apiError
 			if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
 				t.Fatalf("parseWait(%q) error %v is not a 400", v, err)
 			}
@@ -48,7 +48,7 @@ func FuzzDecodeRequestBodies(f *testing.F) {
 			if err == nil {
 				continue
 			}
-			var e *Error
+			var e *apiError
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				continue

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/receipt"
 )
 
 func TestReceiptRoute(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/statement"
 )
 
@@ -39,122 +40,26 @@ const (
 	ChangeMeasure   = "measure"
 )
 
-// Report is the outcome report of a trial (GET /v1/trials/{id}/outcomes).
-type Report struct {
-	TrialID string `json:"trial_id"`
-	// Identifiers lists every identifier of the trial.
-	Identifiers []string `json:"identifiers"`
-	// Baseline is the entry the pre-specified outcomes are taken from: the
-	// last protocol version that precedes the trial's start, else the
-	// last registration that does, else the first registration (see
-	// StartAt for what "precedes" means).
-	Baseline string `json:"baseline"`
-	// BaselineReason says in a sentence why Baseline was chosen.
-	BaselineReason string `json:"baseline_reason"`
-	// Compared is the latest trial.results entry; nil when there is none,
-	// and Outcomes is then empty.
-	Compared *string `json:"compared"`
-	// Summary counts the baseline's outcomes as COMPare did, in all and
-	// by kind.
-	Summary  Summary         `json:"summary"`
-	Outcomes []OutcomeStatus `json:"outcomes"`
-	Flags    []Flag          `json:"flags"`
-	// Start is the first first_participant_in milestone in log order.
-	Start *string `json:"first_participant_in,omitempty"`
-	// StartAt is the time the trial is taken to have started: the
-	// earliest of the start any first_participant_in milestone claims
-	// (its at) and the time the first one was logged (its received_at).
-	// A pre-specification counts as preceding the start only when it was
-	// both logged before that milestone and received before StartAt.
-	StartAt string           `json:"start_at,omitempty"`
-	Chains  map[string][]Ver `json:"versions"`
-}
+// Report is the outcome report as the API serves it (defined in api).
+type Report = api.TrialReport
 
-// Summary counts the baseline's outcomes as COMPare reported each trial:
-// how many were pre-specified, how many reported correctly, how many not
-// reported and how many switched without a word, and how many outcomes were
-// added silently — for all outcomes, and apart for primary and secondary
-// ones, as COMPare published them. As in COMPare, a change that the results
-// declare (an outcome's declared, or an omission with its declaration)
-// counts as correctly reported; Declared counts those apart, so
-// prespecified = correctly_reported + not_reported + switched.
-type Summary struct {
-	Counts
-	// Primary and Secondary count the outcomes pre-specified as primary
-	// or secondary in the baseline (an added outcome: by its reported
-	// kind). A primary outcome reported as secondary counts as a switched
-	// primary outcome.
-	Primary   Counts `json:"primary"`
-	Secondary Counts `json:"secondary"`
-}
+// Summary is the report's COMPare-style summary (defined in api).
+type Summary = api.TrialSummary
 
-// Counts are the summary's figures for one set of outcomes.
-type Counts struct {
-	Prespecified      int `json:"prespecified"`
-	CorrectlyReported int `json:"correctly_reported"`
-	// NotReported are the baseline's outcomes the results leave out
-	// without declaring it (status dropped).
-	NotReported int `json:"not_reported"`
-	// Switched are the baseline's outcomes reported changed (switched,
-	// promoted, demoted or retimed) without declaring it.
-	Switched int `json:"switched"`
-	// Added are outcomes reported that the baseline does not pre-specify,
-	// without declaring them new.
-	Added int `json:"added"`
-	// Declared counts the changes the results declare, by the same kinds.
-	Declared DeclaredCounts `json:"declared"`
-}
+// Counts is the summary's figures for one set of outcomes (defined in api).
+type Counts = api.Counts
 
-// DeclaredCounts counts declared changes.
-type DeclaredCounts struct {
-	NotReported int `json:"not_reported"`
-	Switched    int `json:"switched"`
-	Added       int `json:"added"`
-}
+// DeclaredCounts is the count of declared changes (defined in api).
+type DeclaredCounts = api.DeclaredCounts
 
-// OutcomeStatus is one outcome's row in the report.
-type OutcomeStatus struct {
-	ID string `json:"id"`
-	// Measure and Kind are as reported in the compared results, or as
-	// pre-specified in the baseline for a dropped outcome.
-	Measure string `json:"measure"`
-	Kind    string `json:"kind"`
-	Status  string `json:"status"`
-	// Declared is where the results declare this outcome's change (the
-	// outcome's declared, or its entry in omitted); empty when they do not.
-	Declared string `json:"declared,omitempty"`
-	// Evidence lists, in log order, the baseline, every later registration,
-	// protocol or SAP version that changed this outcome (added, removed, or
-	// changed its kind, time frame or measure) relative to the version
-	// before it, and the compared results.
-	Evidence []string `json:"evidence"`
-	// Changes lists what differs between baseline and results (kind,
-	// time_frame, measure), compared in Normalise form; empty for added
-	// and dropped outcomes. Status names the weightiest: a changed measure
-	// (switched), then a changed kind (promoted, demoted), then a changed
-	// time frame (retimed).
-	Changes []string `json:"changes"`
-	// Baseline and Reported are the outcome as pre-specified and as
-	// reported; either is absent when the outcome is not in that statement.
-	Baseline *Outcome `json:"baseline,omitempty"`
-	Reported *Outcome `json:"reported,omitempty"`
-}
+// OutcomeStatus is one outcome's row in the report (defined in api).
+type OutcomeStatus = api.OutcomeStatus
 
-// Flag is an observation about the order of the trial's entries and the
-// dates they claim.
-type Flag struct {
-	Code     string   `json:"code"`
-	Message  string   `json:"message"`
-	Evidence []string `json:"evidence"`
-}
+// Flag is an observation about the order of the trial's entries (defined in api).
+type Flag = api.Flag
 
-// Ver is one version in a protocol, SAP or consent-form chain.
-type Ver struct {
-	Entry    string `json:"entry"`
-	Version  string `json:"version"`
-	Previous string `json:"previous,omitempty"`
-	Reason   string `json:"reason,omitempty"`
-}
+// Ver is one version in a protocol, SAP or consent-form chain (defined in api).
+type Ver = api.Version
 
 // Compute makes the outcome report of trial from its entries alone. Before
 // and after are log order (leaf indices); the dates a sponsor signed — a
@@ -477,14 +382,14 @@ func summarize(base []Outcome, rows []OutcomeStatus) Summary {
 		if r.Baseline != nil {
 			kind = r.Baseline.Kind
 		}
-		s.Counts.count(r)
-		byKind(kind).count(r)
+		count(&s.Counts, r)
+		count(byKind(kind), r)
 	}
 	return s
 }
 
 // count adds one row to c.
-func (c *Counts) count(r OutcomeStatus) {
+func count(c *Counts, r OutcomeStatus) {
 	declared := r.Declared != ""
 	switch r.Status {
 	case StatusUnchanged:

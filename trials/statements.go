@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/statement"
 )
 
@@ -109,20 +110,8 @@ func (h *Header) check(typ string, now time.Time) error {
 	return nil
 }
 
-// Outcome is a pre-specified or reported outcome. Outcomes correspond across
-// registrations, protocol and SAP versions and results by ID.
-type Outcome struct {
-	ID        string `json:"id"`
-	Kind      string `json:"kind"` // KindPrimary or KindSecondary
-	Measure   string `json:"measure"`
-	TimeFrame string `json:"time_frame"`
-	// Declared is only for trial.results: where the results document
-	// declares and explains how this outcome differs from the
-	// pre-specified one, or that it was not pre-specified — a short
-	// reference a reader can open ("Methods, Changes to outcomes",
-	// "CSR section 9.8"), as CONSORT item 6b asks. Empty: not declared.
-	Declared string `json:"declared,omitempty"`
-}
+// Outcome is a pre-specified or reported outcome (defined in api).
+type Outcome = api.Outcome
 
 // Omission is a pre-specified outcome that a trial.results statement says
 // it does not report, and where it declares and explains that.

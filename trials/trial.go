@@ -8,7 +8,7 @@
 // kept by key and locked for the append (see statement.State), so that two
 // registrations of one trial, or two successors of one protocol version,
 // cannot both be logged; timelines and reports read the history (Load).
-// personality/trials_routes.go serves the timeline and the report.
+// trials/trialsvc serves the timeline and the report to personality.
 package trials
 
 import (

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/api"
 	"github.com/trialog/trialog/web"
 	"github.com/trialog/trialog/web/internal/wasmbuild"
 )

@@ -19,8 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
-	"github.com/trialog/trialog/personality/api"
 )
 
 // large measures the figures that need big trees: P1 at several tree sizes

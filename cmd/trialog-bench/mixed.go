@@ -19,9 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/statement"
 )
 

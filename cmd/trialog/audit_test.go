@@ -12,14 +12,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/api"
 )
 
 // fakeLog mimics trialogd's /v1/checkpoint and /v1/proofs/consistency with
@@ -183,7 +182,9 @@ func TestAudit(t *testing.T) {
 	// The real log is still consistent with the saved checkpoint.
 	writeFile(t, doc, "grow again")
 	c.run("submit", "--key", w.keyFile, "--type", "record.digest", "--file", doc, "--receipt", doc+".2.receipt").ok(t)
-	time.Sleep(50 * time.Millisecond)
+	if grown, err := client.New(w.srv.URL, "").Log(ctx); err != nil || grown.TreeSize <= size {
+		t.Fatalf("the submission's receipt came before a checkpoint of size > %d: %v", size, err)
+	}
 	c.run("audit", "--state", state, "-v").ok(t).has(t, "consistently")
 
 	// Usage.

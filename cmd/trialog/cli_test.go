@@ -36,7 +36,7 @@ func TestHelp(t *testing.T) {
 	// Flags may follow arguments; "--" ends them.
 	c.run("verify", "missing.receipt", "--log-key", "bad").fails(t, exitFailure, "not a note verifier key")
 	c.run("verify", "--log-key", "bad", "--", "-v").fails(t, exitFailure, "not a note verifier key")
-	r = c.run("verify", "--log-key", "@../../personality/receipt/testdata/log.vkey", "--", "-v").fails(t, exitFailure)
+	r = c.run("verify", "--log-key", "@../../receipt/testdata/log.vkey", "--", "-v").fails(t, exitFailure)
 	if !strings.Contains(r.stderr, "-v does not exist") {
 		t.Fatalf("an argument after -- was taken as a flag: %s", r.stderr)
 	}

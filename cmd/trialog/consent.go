@@ -21,11 +21,11 @@ import (
 
 	"github.com/transparency-dev/formats/log"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/consent"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/envelope"
+	"github.com/trialog/trialog/receipt"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/trials"
 )
@@ -935,7 +935,7 @@ func runConsentErase(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
-	var er *client.ConsentErased
+	var er *api.ConsentErased
 	if secret != "" {
 		er, err = c.EraseBySecret(ctx, id, secret)
 	} else {

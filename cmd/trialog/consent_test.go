@@ -19,8 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
-	"github.com/trialog/trialog/personality/api"
 )
 
 // runStdin runs the CLI with stdin.
@@ -172,7 +172,7 @@ func TestConsentFlow(t *testing.T) {
 	w.run(append([]string{"consent", "check", "--purpose", "future-research", "--url", "http://127.0.0.1:1"}, du...)...).
 		fails(t, exitFailure, "127.0.0.1:1")
 	r = w.run(append([]string{"consent", "check", "--purpose", "primary-analysis", "--json"}, du...)...).ok(t)
-	var ch client.ConsentCheck
+	var ch api.ConsentCheck
 	if err := json.Unmarshal([]byte(r.stdout), &ch); err != nil || ch.Decision != "permit" || ch.Access == nil {
 		t.Fatalf("check --json: %v\n%s", err, r.stdout)
 	}
@@ -202,7 +202,7 @@ func TestConsentFlow(t *testing.T) {
 	r = w.run("consent", "status", "--trial", w.trial, "--secret-file", secretFile).ok(t)
 	r.has(t, "status       withdrawn", "of every purpose", "Uses of your data: every data user's request (4)")
 	r = w.run("consent", "status", "--trial", w.trial, "--secret-file", secretFile, "--json").ok(t)
-	var st client.ConsentStatus
+	var st api.ConsentStatus
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Status != "withdrawn" || len(st.Evidence) != 3 || len(st.Access) != 4 {
 		t.Fatalf("status --json: %v\n%s", err, r.stdout)
 	}

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/statement"
 )
 

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/daemon"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/api"
 )
 
 // cli runs the CLI in-process with its own environment variables.

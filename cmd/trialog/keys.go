@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/trialog/trialog/personality/envelope"
+	"github.com/trialog/trialog/envelope"
 )
 
 // runKeygen writes PREFIX.key, the private key as PKCS #8 PEM (the format

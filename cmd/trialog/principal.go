@@ -10,8 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
-	"github.com/trialog/trialog/personality/api"
 )
 
 // runPrincipal registers a principal with the admin token: trialog

@@ -19,10 +19,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/envelope"
+	"github.com/trialog/trialog/receipt"
 	"github.com/trialog/trialog/statement"
 )
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/transparency-dev/formats/log"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/trials"
 )
@@ -178,11 +179,8 @@ func runTrialOutcomes(ctx context.Context, env *environ, args []string) error {
 
 // printOutcomeSummary says first, in words, what the report finds: the
 // counts a journal editor reads before the rows, and the flags by code.
-func printOutcomeSummary(w io.Writer, o *client.TrialOutcomes) {
-	if o.Summary == nil {
-		return
-	}
-	s := o.Summary
+func printOutcomeSummary(w io.Writer, o *api.TrialOutcomes) {
+	s := &o.Summary
 	if o.Compared == nil {
 		fmt.Fprintf(w, "summary     %s pre-specified; no results are logged yet\n", plural(s.Prespecified, "outcome"))
 	} else {

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/receipt/receipttest"
+	"github.com/trialog/trialog/receipt/receipttest"
 	"github.com/trialog/trialog/trials"
 )
 
@@ -22,8 +22,8 @@ import (
 // API.md describes GET /v1/trials/{id} and /v1/trials/{id}/outcomes.
 type fakeTrials struct {
 	log      *receipttest.Log
-	timeline client.TrialTimeline
-	outcomes client.TrialOutcomes
+	timeline api.TrialTimeline
+	outcomes api.TrialOutcomes
 	ids      []string // entry ids in log order
 }
 
@@ -50,25 +50,25 @@ func newFakeTrials(t *testing.T) *fakeTrials {
 		l.Append(receipttest.Leaf([]byte(st), fmt.Sprintf("2026-11-23T14:00:0%d.000001Z", i), sponsor))
 	}
 	size := l.Size()
-	f.timeline = client.TrialTimeline{TrialID: fakeTrialID, Identifiers: []string{fakeTrialID}, Owner: "pr_0123", Checkpoint: string(l.Checkpoint(size))}
+	f.timeline = api.TrialTimeline{TrialID: fakeTrialID, Identifiers: []string{fakeTrialID}, Owner: "pr_0123", Checkpoint: string(l.Checkpoint(size))}
 	for i := int64(1); i < size; i++ {
 		e := l.Entry(i, size)
 		f.timeline.Entries = append(f.timeline.Entries, e)
 		f.ids = append(f.ids, e.ID)
 	}
 	compared := f.ids[3]
-	f.outcomes = client.TrialOutcomes{
+	f.outcomes = api.TrialOutcomes{TrialReport: trials.Report{
 		TrialID: fakeTrialID, Baseline: f.ids[1], BaselineReason: "the last protocol before first_participant_in", Compared: &compared,
-		Outcomes: []client.OutcomeStatus{
+		Outcomes: []trials.OutcomeStatus{
 			{ID: "o1", Kind: "primary", Measure: "HbA1c at 26 weeks", Status: "dropped", Evidence: []string{f.ids[1], f.ids[3]}},
 			{ID: "o2", Kind: "primary", Measure: "weight", Status: "promoted", Evidence: []string{f.ids[1], f.ids[3]}, Changes: []string{"kind"}},
 		},
-		Flags:      []client.Flag{{Code: "results_before_registration", Message: "an example flag", Evidence: []string{f.ids[0], f.ids[3]}}},
-		Checkpoint: f.timeline.Checkpoint,
-		Summary: &trials.Summary{
+		Flags: []trials.Flag{{Code: "results_before_registration", Message: "an example flag", Evidence: []string{f.ids[0], f.ids[3]}}},
+		Summary: trials.Summary{
 			Counts:  trials.Counts{Prespecified: 2, NotReported: 1, Switched: 1, Added: 0, Declared: trials.DeclaredCounts{Added: 1}},
 			Primary: trials.Counts{Prespecified: 2, NotReported: 1, Switched: 1},
-		},
+		}},
+		Checkpoint: f.timeline.Checkpoint,
 	}
 	return f
 }
@@ -106,7 +106,7 @@ func TestTrialFake(t *testing.T) {
 	r.has(t, "trial       NCT01234567", "signature verified", "entries     4, each proven",
 		"LEAF", "trial.registration", `"Glucose trial", 2 outcomes`, "version 1.0", "first_participant_in at 2026-02-01T00:00:00Z", f.ids[3])
 	r = c.run("trial", "show", "--json", fakeTrialID).ok(t)
-	var tl client.TrialTimeline
+	var tl api.TrialTimeline
 	if err := json.Unmarshal([]byte(r.stdout), &tl); err != nil || len(tl.Entries) != 4 {
 		t.Fatalf("--json: %v %s", err, r.stdout)
 	}
@@ -163,7 +163,7 @@ func TestTrialFake(t *testing.T) {
 	}, show, "checkpoint")
 	outcomes := []string{"trial", "outcomes", fakeTrialID}
 	mutate("unproven evidence", func() {
-		f.outcomes.Outcomes = append([]client.OutcomeStatus(nil), f.outcomes.Outcomes...)
+		f.outcomes.Outcomes = append([]trials.OutcomeStatus(nil), f.outcomes.Outcomes...)
 		f.outcomes.Outcomes[0].Evidence = []string{strings.Repeat("ee", 32)}
 	}, outcomes, "evidence of outcome o1 "+strings.Repeat("ee", 32)+" is not a proven entry")
 	mutate("unproven baseline", func() { f.outcomes.Baseline = strings.Repeat("ee", 32) }, outcomes, "the baseline")

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/receipt"
 )
 
 // verifyItem is one receipt to verify, with the file it should notarize.

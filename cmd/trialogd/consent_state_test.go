@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trialog/trialog/personality"
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/storage"
 )
 
@@ -28,8 +28,8 @@ func TestGrantOnReplacedFormVersion(t *testing.T) {
 func TestErasureMarkedLogged(t *testing.T) {
 	f := newConsentFixture(t)
 	subj := f.mint(t)
-	var erased personality.ConsentErased
-	if status, e := f.post(t, "/v1/consent/erase", "", personality.ConsentEraseRequest{SubjectSecret: subj.SubjectSecret, TrialID: f.trial}, &erased); status != http.StatusOK {
+	var erased api.ConsentErased
+	if status, e := f.post(t, "/v1/consent/erase", "", api.ConsentEraseRequest{SubjectSecret: subj.SubjectSecret, TrialID: f.trial}, &erased); status != http.StatusOK {
 		t.Fatalf("erase: %d %+v", status, e)
 	}
 	ctx := context.Background()

@@ -13,13 +13,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
 )
 
 // consentFixture is a running trialogd with a registered trial, a delegated
@@ -100,10 +99,10 @@ func (f *consentFixture) do(t *testing.T, method, path, token string, body, out 
 	return status, e.Error
 }
 
-func (f *consentFixture) mint(t *testing.T) personality.ConsentSubject {
+func (f *consentFixture) mint(t *testing.T) api.ConsentSubject {
 	t.Helper()
-	var s personality.ConsentSubject
-	if status, e := f.post(t, "/v1/consent/subjects", f.site.Token, personality.ConsentSubjectRequest{TrialID: f.trial}, &s); status != http.StatusCreated {
+	var s api.ConsentSubject
+	if status, e := f.post(t, "/v1/consent/subjects", f.site.Token, api.ConsentSubjectRequest{TrialID: f.trial}, &s); status != http.StatusCreated {
 		t.Fatalf("minting a subject: %d %+v", status, e)
 	}
 	if !consent.ValidSubject(s.Subject) {
@@ -115,17 +114,17 @@ func (f *consentFixture) mint(t *testing.T) personality.ConsentSubject {
 	return s
 }
 
-func (f *consentFixture) status(t *testing.T, secret string) (int, *personality.ConsentStatus, api.ErrorBody) {
+func (f *consentFixture) status(t *testing.T, secret string) (int, *api.ConsentStatus, api.ErrorBody) {
 	t.Helper()
-	var st personality.ConsentStatus
-	status, e := f.post(t, "/v1/consent/status", "", personality.ConsentStatusRequest{SubjectSecret: secret, TrialID: f.trial}, &st)
+	var st api.ConsentStatus
+	status, e := f.post(t, "/v1/consent/status", "", api.ConsentStatusRequest{SubjectSecret: secret, TrialID: f.trial}, &st)
 	return status, &st, e
 }
 
-func (f *consentFixture) check(t *testing.T, token, subject, purpose string) (int, *personality.ConsentCheck, api.ErrorBody) {
+func (f *consentFixture) check(t *testing.T, token, subject, purpose string) (int, *api.ConsentCheck, api.ErrorBody) {
 	t.Helper()
-	var c personality.ConsentCheck
-	status, e := f.post(t, "/v1/consent/check", token, personality.ConsentCheckRequest{TrialID: f.trial, Subject: subject, Purpose: purpose}, &c)
+	var c api.ConsentCheck
+	status, e := f.post(t, "/v1/consent/check", token, api.ConsentCheckRequest{TrialID: f.trial, Subject: subject, Purpose: purpose}, &c)
 	return status, &c, e
 }
 
@@ -264,7 +263,7 @@ func TestConsentEndToEnd(t *testing.T) {
 	if st2.Status != consent.StatusGranted || !st2.ReconsentRequired {
 		t.Fatalf("status of the second subject after form 2.0: %+v", st2)
 	}
-	var sum personality.TrialConsent
+	var sum api.TrialConsent
 	if status, e := f.do(t, http.MethodGet, "/v1/trials/"+f.trial+"/consent", f.rg.Token, nil, &sum); status != http.StatusOK {
 		t.Fatalf("trial consent: %d %+v", status, e)
 	}
@@ -287,8 +286,8 @@ func TestConsentEndToEnd(t *testing.T) {
 	beforeEntries := append(st.Evidence, st.Access...)
 
 	// Erasure by the patient, with the secret.
-	var erased personality.ConsentErased
-	if status, e := f.post(t, "/v1/consent/erase", "", personality.ConsentEraseRequest{SubjectSecret: subj.SubjectSecret, TrialID: f.trial}, &erased); status != http.StatusOK || !erased.Erased {
+	var erased api.ConsentErased
+	if status, e := f.post(t, "/v1/consent/erase", "", api.ConsentEraseRequest{SubjectSecret: subj.SubjectSecret, TrialID: f.trial}, &erased); status != http.StatusOK || !erased.Erased {
 		t.Fatalf("erase: %d %+v", status, e)
 	}
 	testserver.VerifyEntry(t, vkey, erased.Entry)
@@ -310,17 +309,17 @@ func TestConsentEndToEnd(t *testing.T) {
 	if status, _, err := submitStatement(t, f.site, grantJSON(f.trial, subj.Subject, "2.0", "form v2", "2026-07-01T00:00:00Z")); status != http.StatusBadRequest {
 		t.Fatalf("grant for an erased subject: %d %v", status, err)
 	}
-	if status, _ := f.post(t, "/v1/consent/erase", "", personality.ConsentEraseRequest{SubjectSecret: subj.SubjectSecret, TrialID: f.trial}, nil); status != http.StatusNotFound {
+	if status, _ := f.post(t, "/v1/consent/erase", "", api.ConsentEraseRequest{SubjectSecret: subj.SubjectSecret, TrialID: f.trial}, nil); status != http.StatusNotFound {
 		t.Fatalf("erasing again with the secret: %d", status)
 	}
 
 	// Erasure by the site, with the subject; repeating it answers the same
 	// erasure entry.
-	var e2, e2again personality.ConsentErased
-	if status, e := f.post(t, "/v1/consent/erase", f.site.Token, personality.ConsentEraseRequest{Subject: subj2.Subject, TrialID: f.trial}, &e2); status != http.StatusOK {
+	var e2, e2again api.ConsentErased
+	if status, e := f.post(t, "/v1/consent/erase", f.site.Token, api.ConsentEraseRequest{Subject: subj2.Subject, TrialID: f.trial}, &e2); status != http.StatusOK {
 		t.Fatalf("site erase: %d %+v", status, e)
 	}
-	if status, _ := f.post(t, "/v1/consent/erase", f.site.Token, personality.ConsentEraseRequest{Subject: subj2.Subject, TrialID: f.trial}, &e2again); status != http.StatusOK || e2again.Entry.ID != e2.Entry.ID {
+	if status, _ := f.post(t, "/v1/consent/erase", f.site.Token, api.ConsentEraseRequest{Subject: subj2.Subject, TrialID: f.trial}, &e2again); status != http.StatusOK || e2again.Entry.ID != e2.Entry.ID {
 		t.Fatalf("site erase again: %d %s %s", status, e2again.Entry.ID, e2.Entry.ID)
 	}
 	if status, _, _ := f.status(t, subj2.SubjectSecret); status != http.StatusNotFound {
@@ -342,13 +341,13 @@ func TestConsentEndToEnd(t *testing.T) {
 		testserver.VerifyEntry(t, vkey, e)
 	}
 
-	assertNoSecretInLeaves(t, f.srv.URL, after.Size, []personality.ConsentSubject{subj, subj2})
+	assertNoSecretInLeaves(t, f.srv.URL, after.Size, []api.ConsentSubject{subj, subj2})
 }
 
 // assertNoSecretInLeaves reads every leaf through the public API and checks
 // that none holds a subject secret in any encoding, nor its hash: only
 // subject references and public trial data reach the log.
-func assertNoSecretInLeaves(t *testing.T, url string, size int64, subjects []personality.ConsentSubject) {
+func assertNoSecretInLeaves(t *testing.T, url string, size int64, subjects []api.ConsentSubject) {
 	t.Helper()
 	var forbidden []string
 	for _, s := range subjects {
@@ -421,7 +420,7 @@ func TestConsentAuthorization(t *testing.T) {
 		want map[string]int
 	}{
 		{"mint a subject", func(tok string) int {
-			s, _ := f.post(t, "/v1/consent/subjects", tok, personality.ConsentSubjectRequest{TrialID: f.trial}, nil)
+			s, _ := f.post(t, "/v1/consent/subjects", tok, api.ConsentSubjectRequest{TrialID: f.trial}, nil)
 			return s
 		}, map[string]int{"no token": 401, "owner": 403, "site": 201, "other site": 403, "data user": 403, "regulator": 403}},
 		{"check", func(tok string) int {
@@ -433,7 +432,7 @@ func TestConsentAuthorization(t *testing.T) {
 			return s
 		}, map[string]int{"no token": 401, "owner": 200, "site": 200, "other site": 403, "data user": 403, "regulator": 200}},
 		{"erase by subject (unknown subject)", func(tok string) int {
-			s, _ := f.post(t, "/v1/consent/erase", tok, personality.ConsentEraseRequest{Subject: "sub_11111111111111111111111111111111", TrialID: f.trial}, nil)
+			s, _ := f.post(t, "/v1/consent/erase", tok, api.ConsentEraseRequest{Subject: "sub_11111111111111111111111111111111", TrialID: f.trial}, nil)
 			return s
 		}, map[string]int{"no token": 401, "owner": 403, "site": 404, "other site": 403, "data user": 403, "regulator": 403}},
 	} {
@@ -466,19 +465,19 @@ func TestConsentAuthorization(t *testing.T) {
 	}
 
 	// Requests with malformed input.
-	if status, e := f.post(t, "/v1/consent/status", "", personality.ConsentStatusRequest{SubjectSecret: "not-base64", TrialID: f.trial}, nil); status != 400 {
+	if status, e := f.post(t, "/v1/consent/status", "", api.ConsentStatusRequest{SubjectSecret: "not-base64", TrialID: f.trial}, nil); status != 400 {
 		t.Errorf("status with a malformed secret: %d %+v", status, e)
 	}
-	if status, _ := f.post(t, "/v1/consent/status", "", personality.ConsentStatusRequest{SubjectSecret: subj.SubjectSecret, TrialID: "NCT99999999"}, nil); status != 404 {
+	if status, _ := f.post(t, "/v1/consent/status", "", api.ConsentStatusRequest{SubjectSecret: subj.SubjectSecret, TrialID: "NCT99999999"}, nil); status != 404 {
 		t.Errorf("status for another trial: %d", status)
 	}
-	if status, _ := f.post(t, "/v1/consent/erase", f.site.Token, personality.ConsentEraseRequest{Subject: subj.Subject, SubjectSecret: subj.SubjectSecret, TrialID: f.trial}, nil); status != 400 {
+	if status, _ := f.post(t, "/v1/consent/erase", f.site.Token, api.ConsentEraseRequest{Subject: subj.Subject, SubjectSecret: subj.SubjectSecret, TrialID: f.trial}, nil); status != 400 {
 		t.Errorf("erase with both: %d", status)
 	}
 	if status, _, _ := f.check(t, f.du.Token, "MRN-123", "primary-analysis"); status != 400 {
 		t.Errorf("check with a malformed subject: %d", status)
 	}
-	if status, _ := f.post(t, "/v1/consent/erase", f.other.Token, personality.ConsentEraseRequest{Subject: subj.Subject, TrialID: f.trial}, nil); status != 403 {
+	if status, _ := f.post(t, "/v1/consent/erase", f.other.Token, api.ConsentEraseRequest{Subject: subj.Subject, TrialID: f.trial}, nil); status != 403 {
 		t.Errorf("erase by an undelegated site: %d", status)
 	}
 	if status, _, _ := f.status(t, subj.SubjectSecret); status != 200 {

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/internal/fhirvalid"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
 )
 
 // exportFor reads a FHIR export fixture of the consent package and points

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,14 @@ func TestConsistencyGuard(t *testing.T) {
 	if ready != http.StatusServiceUnavailable || !strings.Contains(string(body), "guard") {
 		t.Fatalf("/readyz = %d %s, want 503 naming the guard", ready, body)
 	}
-	time.Sleep(500 * time.Millisecond) // several publisher passes
+	// Let the publisher look at the tampered tree several more times: each
+	// pass counts one refusal.
+	refused := guardFailures(t, srv.URL)
+	for deadline := time.Now().Add(10 * time.Second); guardFailures(t, srv.URL) < refused+3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the publisher stopped looking at the tampered tree (%d refusals)", refused)
+		}
+	}
 	after := testserver.ReadLog(t, srv.URL)
 	if after.Size != good.Size || after.Root != good.Root {
 		t.Fatalf("a checkpoint of size %d was signed on a tampered tree", after.Size)
@@ -89,6 +97,23 @@ func TestConsistencyGuard(t *testing.T) {
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("a waiting submission got %d %v, want 202 (no proof can be given)", status, err)
 	}
+}
+
+// guardFailures reads trialog_checkpoint_guard_failures_total.
+func guardFailures(t *testing.T, url string) int {
+	t.Helper()
+	_, _, body := testserver.Request(t, http.MethodGet, url+"/metrics", "", "", nil)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "trialog_checkpoint_guard_failures_total "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("guard failures %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatal("/metrics has no trialog_checkpoint_guard_failures_total")
+	return 0
 }
 
 // alterSubtrees flips the last byte of every occurrence of hash in the

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -52,6 +53,11 @@ func main() {
 		// makes the collector run before the default doubling of it.
 		debug.SetMemoryLimit(int64(cfg.memoryLimitMiB) << 20)
 	}
+	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
+		// The node cache is sized from the limit in force (the flag's or
+		// GOMEMLIMIT) unless --node-cache-leaves says otherwise.
+		cfg.MemoryLimit = limit
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := daemon.Run(ctx, cfg.Config, logger); err != nil {
@@ -86,7 +92,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.DurationVar(&c.SequencerInterval, "sequencer-interval", 100*time.Millisecond, "in-process sequencer's fallback pass interval")
 	fs.IntVar(&c.SequencerBatch, "sequencer-batch", 4096, "in-process sequencer: most leaves integrated per pass")
 	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most entries appended to MySQL in one transaction")
-	fs.IntVar(&c.NodeCacheLeaves, "node-cache-leaves", 1<<22, "largest tree whose Merkle nodes are kept in memory to serve proofs (about 100 bytes per leaf); -1: never, proofs come from Trillian")
+	fs.IntVar(&c.NodeCacheLeaves, "node-cache-leaves", 0, "largest tree whose Merkle nodes are kept in memory to serve proofs (about 100 bytes per leaf); 0: half of the memory limit's worth (1,174,405 leaves at the default 224 MiB, at most 4,194,304); -1: never, proofs come from Trillian")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "requests per second each principal may make, answered 429 beyond it (0: no limit)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "requests a principal may make at once before --rate-limit applies (default: twice the rate)")
 	fs.IntVar(&c.QueueSize, "queue-size", 8192, "submissions that may wait for MySQL before new ones get 503")

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/daemon"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality/api"
 )
 
 var (
@@ -182,7 +182,18 @@ func TestRestart(t *testing.T) {
 			}
 		}(c)
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Kill it mid-load, once some entries are acknowledged.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d entries acknowledged under load in 20s", n)
+		}
+	}
 	p.signal(t, syscall.SIGKILL)
 	close(stop)
 	wg.Wait()

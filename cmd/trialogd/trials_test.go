@@ -13,12 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/personality"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/trials"
 	"github.com/trialog/trialog/trials/trialstest"
@@ -44,7 +43,7 @@ func trialGet(t *testing.T, srv *testserver.Server, id, suffix string, out any) 
 // delegate calls the delegation endpoint with token.
 func delegate(t *testing.T, srv *testserver.Server, trial, token, principal string) (int, *api.Entry, api.ErrorBody) {
 	t.Helper()
-	body, _ := json.Marshal(personality.TrialDelegate{Principal: principal})
+	body, _ := json.Marshal(api.TrialDelegate{Principal: principal})
 	status, _, resp := testserver.Request(t, http.MethodPost, srv.URL+"/v1/trials/"+url.PathEscape(trial)+"/delegates", token, "application/json", body)
 	var e api.Error
 	if status >= 300 {
@@ -77,7 +76,7 @@ func mustSubmit(t *testing.T, p *testserver.Principal, payload []byte) *api.Entr
 // verifyTimeline checks a timeline answer independently: every entry's
 // checkpoint signature and inclusion proof with x/mod's note and tlog, all
 // against the one checkpoint the answer carries, in log order.
-func verifyTimeline(t *testing.T, vkey string, tl personality.TrialTimeline) {
+func verifyTimeline(t *testing.T, vkey string, tl api.TrialTimeline) {
 	t.Helper()
 	_, size, root := testserver.IndependentCheckpoint(t, vkey, []byte(tl.Checkpoint))
 	for i, e := range tl.Entries {
@@ -158,7 +157,7 @@ func TestTrialFixtures(t *testing.T) {
 
 			lookups := append([]string{f.Trial}, f.Want.Identifiers...)
 			for _, id := range lookups {
-				var tl personality.TrialTimeline
+				var tl api.TrialTimeline
 				if status, e := trialGet(t, srv, id, "", &tl); status != http.StatusOK {
 					t.Fatalf("timeline of %s: %d %+v", id, status, e)
 				}
@@ -178,11 +177,11 @@ func TestTrialFixtures(t *testing.T) {
 					t.Fatalf("timeline trial_id %s, want %s", tl.TrialID, n)
 				}
 
-				var rep personality.TrialOutcomes
+				var rep api.TrialOutcomes
 				if status, e := trialGet(t, srv, id, "/outcomes", &rep); status != http.StatusOK {
 					t.Fatalf("outcomes of %s: %d %+v", id, status, e)
 				}
-				for _, d := range f.Diff(&rep.Report, ids) {
+				for _, d := range f.Diff(&rep.TrialReport, ids) {
 					t.Errorf("outcomes by %s: %s", id, d)
 				}
 				if rep.TrialID != n {
@@ -218,7 +217,7 @@ func TestTrialFixtures(t *testing.T) {
 
 // checkRecomputed recomputes the outcome report from the verified timeline
 // alone, as a regulator can offline, and compares it with the served one.
-func checkRecomputed(t *testing.T, trial string, tl personality.TrialTimeline, served personality.TrialOutcomes) {
+func checkRecomputed(t *testing.T, trial string, tl api.TrialTimeline, served api.TrialOutcomes) {
 	t.Helper()
 	reg := statement.NewRegistry()
 	trials.Register(reg)
@@ -235,7 +234,7 @@ func checkRecomputed(t *testing.T, trial string, tl personality.TrialTimeline, s
 		t.Fatal(err)
 	}
 	want, _ := json.Marshal(rep)
-	got, _ := json.Marshal(served.Report)
+	got, _ := json.Marshal(served.TrialReport)
 	if string(got) != string(want) {
 		t.Fatalf("served report differs from the one recomputed from the timeline:\nserved     %s\nrecomputed %s", got, want)
 	}
@@ -294,7 +293,7 @@ func TestTrialAuthorization(t *testing.T) {
 					env, _ := json.Marshal(signer.Sign(payload))
 					status, _, body = testserver.Request(t, http.MethodPost, srv.URL+"/v1/entries?wait=10s", token, "application/json", env)
 				case "delegate":
-					req, _ := json.Marshal(personality.TrialDelegate{Principal: bystander.ID})
+					req, _ := json.Marshal(api.TrialDelegate{Principal: bystander.ID})
 					status, _, body = testserver.Request(t, http.MethodPost, srv.URL+"/v1/trials/"+trial+"/delegates", token, "application/json", req)
 				case "timeline":
 					status, _, body = testserver.Request(t, http.MethodGet, srv.URL+"/v1/trials/"+trial, token, "", nil)
@@ -369,7 +368,7 @@ func TestTrialDelegation(t *testing.T) {
 		t.Fatalf("%d delegations answered 201, want 1", created)
 	}
 	checkServiceSigned(t, info, entries[0])
-	var tl personality.TrialTimeline
+	var tl api.TrialTimeline
 	trialGet(t, srv, trial, "", &tl)
 	if !slices.Equal(tl.Delegates, []string{site.ID}) || len(tl.Entries) != 2 || tl.Entries[1].ID != entries[0].ID {
 		t.Fatalf("timeline delegates %q, %d entries", tl.Delegates, len(tl.Entries))
@@ -467,7 +466,7 @@ func TestTrialRules(t *testing.T) {
 	}
 
 	// Reads: unknown trial 404, bad identifier 400.
-	var tl personality.TrialTimeline
+	var tl api.TrialTimeline
 	if status, e := trialGet(t, srv, "NCT09499997", "", &tl); status != 404 || e.Code != "not_found" {
 		t.Fatalf("unknown trial: %d %+v", status, e)
 	}

@@ -1,5 +1,6 @@
 // Package daemon wires trialogd together: MySQL, Trillian (in-process or
-// external), the log service and the HTTP server. cmd/trialogd parses flags
+// external), the log engine, principals, the trial and consent services and
+// the HTTP server. cmd/trialogd parses flags
 // into a Config and calls Run; tests call Serve on their own listener.
 package daemon
 
@@ -11,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,12 +22,16 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/trialog/trialog/consent"
+	"github.com/trialog/trialog/consent/consentsvc"
+	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/personality"
+	"github.com/trialog/trialog/principals"
 	"github.com/trialog/trialog/records"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 	"github.com/trialog/trialog/trials"
+	"github.com/trialog/trialog/trials/trialsvc"
 	"github.com/trialog/trialog/web"
 )
 
@@ -43,10 +50,13 @@ type Config struct {
 	SequencerBatch     int
 	MaxBatch           int
 	QueueSize          int
-	NodeCacheLeaves    int // see personality.Config; negative: off
-	RateLimit          float64
-	RateBurst          int
-	ShutdownTimeout    time.Duration
+	NodeCacheLeaves    int // see engine.Config; zero: sized from MemoryLimit; negative: off
+	// MemoryLimit is the soft memory limit the node cache is sized from when
+	// NodeCacheLeaves is zero (0: none known).
+	MemoryLimit     int64
+	RateLimit       float64
+	RateBurst       int
+	ShutdownTimeout time.Duration
 }
 
 // Run starts trialogd on cfg.Listen and serves until ctx ends, then shuts
@@ -72,9 +82,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	}
 
 	var conn *grpc.ClientConn
-	var emb *personality.Embedded
+	var emb *engine.Embedded
 	if embedded {
-		emb, err = personality.StartEmbedded(ctx, db, personality.EmbeddedOptions{
+		emb, err = engine.StartEmbedded(ctx, db, engine.EmbeddedOptions{
 			BatchSize: cfg.SequencerBatch, Interval: cfg.SequencerInterval, Logger: logger,
 		})
 		if err != nil {
@@ -83,7 +93,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		defer emb.Close()
 		conn = emb.Conn
 	} else {
-		if conn, err = personality.Dial(cfg.Trillian); err != nil {
+		if conn, err = engine.Dial(cfg.Trillian); err != nil {
 			return fmt.Errorf("connecting to Trillian at %s: %w", cfg.Trillian, err)
 		}
 		defer conn.Close()
@@ -94,10 +104,16 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
+	principals.Register(statements)
 	store := storage.New(db)
-	consent.Register(statements, personality.ConsentSubjects(store))
+	consent.Register(statements, consentsvc.Subjects(store))
 
-	svc, err := personality.New(ctx, personality.Config{
+	nodeLeaves := cfg.NodeCacheLeaves
+	if nodeLeaves == 0 {
+		nodeLeaves = engine.NodeCacheLeavesFor(cfg.MemoryLimit)
+	}
+	keys := &keyResolver{}
+	lg, err := engine.New(ctx, engine.Config{
 		Origin:             cfg.Origin,
 		DataDir:            cfg.DataDir,
 		SigningKeyFile:     cfg.SigningKeyFile,
@@ -106,22 +122,32 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		Trillian:           conn,
 		Embedded:           emb,
 		Registry:           statements,
+		Keys:               keys,
 		Logger:             logger,
 		Metrics:            reg,
 		CheckpointInterval: cfg.CheckpointInterval,
 		MaxBatch:           cfg.MaxBatch,
 		QueueSize:          cfg.QueueSize,
-		NodeCacheLeaves:    cfg.NodeCacheLeaves,
-		RateLimit:          cfg.RateLimit,
-		RateBurst:          cfg.RateBurst,
+		NodeCacheLeaves:    nodeLeaves,
 	})
 	if err != nil {
 		return err
 	}
-	api := personality.NewAPI(svc, reg)
-	personality.RegisterTrialRoutes(api)
-	personality.RegisterConsentRoutes(api)
-	personality.RegisterFHIRRoutes(api)
+	// Only once the keys are known to be this log's: a refused start
+	// creates no admin token.
+	dir, err := principals.New(ctx, principals.Config{
+		Store: store, Log: lg, AdminTokenFile: filepath.Join(cfg.DataDir, "admin.token"), Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	keys.Directory = dir
+	trialSvc := trialsvc.New(trialsvc.Config{Log: lg, Principals: dir})
+	consentSvc := consentsvc.New(consentsvc.Config{Store: store, Log: lg, Trials: trialSvc, Logger: logger, Wait: personality.MaxWait})
+	api := personality.New(personality.Config{
+		Log: lg, Principals: dir, Trials: trialSvc, Consent: consentSvc,
+		Logger: logger, Metrics: reg, Gatherer: reg, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+	})
 	srv := &http.Server{
 		// The pages (/patient, /trials/{id}, /log) beside the API.
 		Handler:           web.Mount(api.Handler(), web.Options{Logger: logger}),
@@ -138,10 +164,16 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	defer stopPipe()
 	g, gctx := errgroup.WithContext(ctx)
 	pipeDone := make(chan struct{})
-	go func() { svc.Run(pipeCtx); close(pipeDone) }()
+	go func() {
+		var wg sync.WaitGroup
+		wg.Go(func() { lg.Run(pipeCtx) })
+		wg.Go(func() { consentSvc.Run(pipeCtx) })
+		wg.Wait()
+		close(pipeDone)
+	}()
 	g.Go(func() error {
-		logger.Info("trialogd serving", "addr", ln.Addr().String(), "origin", svc.Origin(), "tree_id", svc.TreeID(),
-			"public_key", svc.PublicKey(), "admin_token_file", svc.AdminTokenPath(), "trillian", trillianMode(cfg))
+		logger.Info("trialogd serving", "addr", ln.Addr().String(), "origin", lg.Origin(), "tree_id", lg.TreeID(),
+			"public_key", lg.PublicKey(), "admin_token_file", dir.AdminTokenPath(), "trillian", trillianMode(cfg))
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
@@ -161,6 +193,10 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	logger.Info("trialogd stopped")
 	return err
 }
+
+// keyResolver hands the engine the directory's keys: the engine is made
+// first (the directory logs through it), the directory after.
+type keyResolver struct{ *principals.Directory }
 
 func trillianMode(cfg Config) string {
 	if cfg.Trillian == "" {

@@ -26,10 +26,10 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
+	"github.com/trialog/trialog/envelope"
 	"github.com/trialog/trialog/internal/daemon"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
 	"github.com/trialog/trialog/statement"
 )
 

@@ -2,7 +2,7 @@
 // show anything: web/wasm compiles it to WebAssembly. It adds no
 // cryptography of its own. Checkpoint signatures, inclusion proofs and
 // statement signatures are checked by the packages trialog's CLI and
-// offline verifier use (client, personality/receipt, golang.org/x/mod's note
+// offline verifier use (client, receipt, golang.org/x/mod's note
 // and transparency-dev/merkle), and the outcome report and the consent
 // status are recomputed from the proven entries by the same functions
 // trialogd uses (trials.Compute, consent.Compute), then compared with what
@@ -34,11 +34,11 @@ import (
 
 	fnote "github.com/transparency-dev/formats/note"
 
+	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/consent"
-	"github.com/trialog/trialog/personality/api"
-	"github.com/trialog/trialog/personality/envelope"
-	"github.com/trialog/trialog/personality/receipt"
+	"github.com/trialog/trialog/envelope"
+	"github.com/trialog/trialog/receipt"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/trials"
 )
@@ -323,7 +323,7 @@ func VerifyTrial(in TrialInput) (out TrialResult) {
 	out = TrialResult{Entries: []Entry{}, Report: json.RawMessage("null")}
 	r := &out.Result
 	defer r.done()
-	var tl client.TrialTimeline
+	var tl api.TrialTimeline
 	if err := json.Unmarshal(in.Timeline, &tl); err != nil {
 		r.fail(CheckAnswer, "", "the trial's timeline is not the expected JSON: %v", err)
 		return out
@@ -356,7 +356,7 @@ func VerifyTrial(in TrialInput) (out TrialResult) {
 }
 
 // report recomputes the outcome report and compares it with the answer's.
-func report(r *Result, v *client.Verifier, served json.RawMessage, tl *client.TrialTimeline, envs []*envelope.Parsed, consistency json.RawMessage) json.RawMessage {
+func report(r *Result, v *client.Verifier, served json.RawMessage, tl *api.TrialTimeline, envs []*envelope.Parsed, consistency json.RawMessage) json.RawMessage {
 	var head struct {
 		Checkpoint string `json:"checkpoint"`
 	}
@@ -453,11 +453,11 @@ type ConsentInput struct {
 // ConsentResult is a verified consent status.
 type ConsentResult struct {
 	Result
-	TrialID           string          `json:"trial_id"`
-	Status            string          `json:"status"`
-	Scope             []consent.Scope `json:"scope"`
-	FormVersion       string          `json:"form_version"`
-	ReconsentRequired bool            `json:"reconsent_required"`
+	TrialID           string      `json:"trial_id"`
+	Status            string      `json:"status"`
+	Scope             []api.Scope `json:"scope"`
+	FormVersion       string      `json:"form_version"`
+	ReconsentRequired bool        `json:"reconsent_required"`
 	// CurrentFormVersion is the trial's latest consent-form version that the
 	// status's checkpoint includes, from the verified timeline; empty when
 	// no timeline was given (ReconsentRequired is then unproven).
@@ -473,10 +473,10 @@ type ConsentResult struct {
 // status, scope and form version recomputed from the evidence), and every
 // entry's receipt with its statement signatures.
 func VerifyConsent(in ConsentInput) (out ConsentResult) {
-	out = ConsentResult{Scope: []consent.Scope{}, Evidence: []Entry{}, Access: []Entry{}}
+	out = ConsentResult{Scope: []api.Scope{}, Evidence: []Entry{}, Access: []Entry{}}
 	r := &out.Result
 	defer r.done()
-	var s client.ConsentStatus
+	var s api.ConsentStatus
 	if err := json.Unmarshal(in.Status, &s); err != nil {
 		r.fail(CheckAnswer, "", "the consent status is not the expected JSON: %v", err)
 		return out
@@ -527,8 +527,8 @@ func KeyFingerprint(logKey string) string {
 // reconsent checks the status's re-consent flag against the trial's
 // consent-form versions that its checkpoint includes, taken from the
 // verified timeline, and returns the current version.
-func reconsent(v *client.Verifier, raw, consistency json.RawMessage, s *client.ConsentStatus, proven *client.ProvenStatus, now time.Time) (string, error) {
-	var tl client.TrialTimeline
+func reconsent(v *client.Verifier, raw, consistency json.RawMessage, s *api.ConsentStatus, proven *client.ProvenStatus, now time.Time) (string, error) {
+	var tl api.TrialTimeline
 	if err := json.Unmarshal(raw, &tl); err != nil {
 		return "", fmt.Errorf("the trial's timeline is not the expected JSON: %v", err)
 	}
