@@ -95,6 +95,19 @@ type Config struct {
 
 	Store    Store
 	Trillian *grpc.ClientConn
+	// MayPublish, when set, is asked right before each checkpoint is
+	// signed; while it answers false this process only adopts checkpoints
+	// others stored (it is not the elected leader).
+	MayPublish func() bool
+	// AnchorFile, if set, is a second copy of the anchor (the latest
+	// checkpoint this process signed) beside <DataDir>/checkpoint, meant for
+	// storage that a restore of the database and data directory does not
+	// roll back.
+	AnchorFile string
+	// Evidence are further records of what the log published, kept outside
+	// the database (witnesses' cosigned checkpoints, for example); at start
+	// the database must not be behind any of them.
+	Evidence []Evidence
 	// Client, if set, is used for the log's Trillian calls instead of a
 	// client on Trillian (tests pass one that misbehaves).
 	Client trillian.TrillianLogClient
@@ -257,6 +270,7 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		store: s.store, tclient: s.tclient, treeID: s.treeID, origin: s.origin, signer: s.signer, verifier: s.verifier,
 		dataDir: cfg.DataDir, interval: cfg.CheckpointInterval, embedded: cfg.Embedded, nodeLimit: cfg.NodeCacheLeaves,
 		log: s.log, now: s.now, kick: make(chan struct{}, 1), cpChang: make(chan struct{}),
+		anchorFile: cfg.AnchorFile, evidence: cfg.Evidence, mayPublish: cfg.MayPublish,
 	}
 	if cfg.NodeCacheLeaves > 0 {
 		s.nodes.Store(newNodeStore())
@@ -286,7 +300,7 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	// The last checkpoint this trialogd signed, kept beside its key, anchors
 	// the consistency guard: rows removed from MySQL cannot make it forget
 	// what it published.
-	mine, err := s.readAnchor()
+	mine, where, err := s.readAnchors(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -296,9 +310,9 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 			s.setPublished(stored)
 		}
 	case stored == nil || stored.Size < mine.Size:
-		return nil, fmt.Errorf("this trialogd signed a checkpoint of size %d (%s), but the database's checkpoints end before it: the database was rolled back or rows were removed; refusing to start", mine.Size, s.anchorPath())
+		return nil, fmt.Errorf("%w: the log published a checkpoint of size %d (%s), but the database's checkpoints end before it: the database was rolled back or rows were removed; refusing to start (see \"Restore safety\" in docs/operations.md)", ErrRolledBack, mine.Size, where)
 	case stored.Size == mine.Size && !bytes.Equal(stored.Root, mine.Root):
-		return nil, fmt.Errorf("the database's checkpoint of size %d is not the one this trialogd signed (%s); refusing to start", mine.Size, s.anchorPath())
+		return nil, fmt.Errorf("%w: the database's checkpoint of size %d is not the one the log published (%s); refusing to start (see \"Restore safety\" in docs/operations.md)", ErrRolledBack, mine.Size, where)
 	default:
 		// The publisher adopts the database's newer checkpoint only once
 		// Trillian proves it consistent with this one.

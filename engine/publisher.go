@@ -5,10 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +41,10 @@ type publisher struct {
 	metrics   *metrics
 	now       func() time.Time
 	kick      chan struct{} // wakes the publisher
+
+	anchorFile string      // a second anchor, outside the data dir; "" if none
+	evidence   []Evidence  // records of published checkpoints outside the database
+	mayPublish func() bool // nil, or whether this process may sign now (elected)
 
 	cpMu    sync.Mutex
 	cp      *Published    // latest published checkpoint
@@ -115,34 +116,6 @@ func (s *publisher) WaitPublished(ctx context.Context, index int64) (*Published,
 	}
 }
 
-func (s *publisher) anchorPath() string { return filepath.Join(s.dataDir, "checkpoint") }
-
-// readAnchor reads the last checkpoint this trialogd signed, if any.
-func (s *publisher) readAnchor() (*Published, error) {
-	b, err := os.ReadFile(s.anchorPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	cp, _, _, err := log.ParseCheckpoint(b, s.origin, s.verifier)
-	if err != nil {
-		return nil, fmt.Errorf("%s does not hold a checkpoint of this log: %w", s.anchorPath(), err)
-	}
-	return &Published{Size: cp.Size, Root: cp.Hash, Note: b}, nil
-}
-
-// writeAnchor records a checkpoint just signed and stored. A crash can leave
-// the previous one, which is an earlier checkpoint and still a valid anchor.
-func (s *publisher) writeAnchor(p *Published) error {
-	tmp := s.anchorPath() + ".tmp"
-	if err := os.WriteFile(tmp, p.Note, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.anchorPath())
-}
-
 // loop signs a new checkpoint whenever Trillian's tree has grown, after
 // checking that it is consistent with the last one signed.
 func (s *publisher) loop(ctx context.Context) {
@@ -208,6 +181,9 @@ func (s *publisher) PublishOnce(ctx context.Context) error {
 		}
 	}
 
+	if s.mayPublish != nil && !s.mayPublish() {
+		return nil
+	}
 	req := &trillian.GetLatestSignedLogRootRequest{LogId: s.treeID}
 	if last != nil {
 		req.FirstTreeSize = int64(last.Size)
@@ -265,6 +241,9 @@ func (s *publisher) PublishOnce(ctx context.Context) error {
 	if !bytes.Equal(mine, root.RootHash) {
 		return s.guardFailed(fmt.Errorf("%w: Trillian's root at size %d (%x) is not the root of trialog's entries (%x)", ErrGuard, root.TreeSize, root.RootHash, mine))
 	}
+	if s.mayPublish != nil && !s.mayPublish() {
+		return nil
+	}
 	defer s.metrics.observe("publish", time.Now())
 	p, err := s.sign(root.TreeSize, root.RootHash)
 	if err != nil {
@@ -273,8 +252,8 @@ func (s *publisher) PublishOnce(ctx context.Context) error {
 	if err := s.store.StoreCheckpoint(ctx, storage.Checkpoint{TreeSize: int64(p.Size), RootHash: p.Root, Note: p.Note, Range: rng.Hashes()}); err != nil {
 		return fmt.Errorf("storing checkpoint: %w", err)
 	}
-	if err := s.writeAnchor(p); err != nil {
-		return fmt.Errorf("recording the checkpoint in the data directory: %w", err)
+	if err := s.writeAnchors(p); err != nil {
+		return fmt.Errorf("recording the checkpoint in the anchor: %w", err)
 	}
 	s.guardOK()
 	if s.nodes.Load() != nil {

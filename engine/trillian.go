@@ -38,6 +38,9 @@ type EmbeddedOptions struct {
 	// as soon as Kick is called.
 	Interval time.Duration
 	Logger   *slog.Logger
+	// MaySequence, when set, is asked before each sequencer pass; a pass
+	// runs only while it answers true (this process is the leader).
+	MaySequence func() bool
 }
 
 // Embedded is Trillian's log server, admin server and sequencer running in
@@ -57,6 +60,7 @@ type Embedded struct {
 	log      *slog.Logger
 	wg       sync.WaitGroup
 	onPass   func(leaves int, d time.Duration)
+	opts     EmbeddedOptions
 }
 
 // StartEmbedded starts Trillian in-process on db (whose schema must include
@@ -96,6 +100,7 @@ func StartEmbedded(ctx context.Context, db *sql.DB, opts EmbeddedOptions) (*Embe
 		kick:     make(chan struct{}, 1),
 		passDone: make(chan struct{}, 1),
 		log:      opts.Logger,
+		opts:     opts,
 	}
 	e.wg.Add(1)
 	go func() {
@@ -133,6 +138,9 @@ func (e *Embedded) RunSequencer(ctx context.Context, treeID int64) {
 		case <-t.C:
 		}
 		for {
+			if e.opts.MaySequence != nil && !e.opts.MaySequence() {
+				break
+			}
 			start := time.Now()
 			n, err := e.seq.ExecutePass(ctx, treeID, &e.info)
 			if e.onPass != nil && err == nil && n > 0 {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/trialog/trialog/consent/consentsvc"
 	"github.com/trialog/trialog/engine"
+	"github.com/trialog/trialog/internal/accesslog"
 	"github.com/trialog/trialog/internal/throttle"
 	"github.com/trialog/trialog/principals"
 	"github.com/trialog/trialog/trials/trialsvc"
@@ -101,6 +102,7 @@ func (a *API) Handler() http.Handler { return a.router }
 // routes lists the whole API surface.
 func (a *API) routes() {
 	r := a.router
+	r.Use(accesslog.Route)
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet)
 	r.Handle("/metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{})).Methods(http.MethodGet)

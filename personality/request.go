@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trialog/trialog/internal/accesslog"
 	"github.com/trialog/trialog/statement"
 )
 
@@ -73,6 +74,7 @@ func (a *API) caller(r *http.Request) (statement.Caller, error) {
 	if err != nil {
 		return c, err
 	}
+	accesslog.SetPrincipal(r.Context(), c.PrincipalID)
 	return c, a.limits.allow(c.PrincipalID)
 }
 

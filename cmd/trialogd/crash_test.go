@@ -11,10 +11,8 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/trialog/trialog/client"
 	"github.com/trialog/trialog/internal/testdb"
 	"github.com/trialog/trialog/internal/testserver"
-	"github.com/trialog/trialog/storage"
 )
 
 // TestCrashUnderLoad kills trialogd with SIGKILL ten times while 64 clients
@@ -73,65 +71,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d entries acknowledged across 10 kill -9 cycles", len(acked))
 
-	pub := client.New(p.URL, "")
-	for id := range acked {
-		var err error
-		var status string
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			e, gerr := pub.Entry(ctx, id)
-			if err = gerr; err == nil {
-				if status = e.Status; status == "included" {
-					break
-				}
-			}
-		}
-		if err != nil || status != "included" {
-			t.Fatalf("acknowledged entry %s is not in the log: %v %s", id, err, status)
-		}
-	}
-	final := testserver.ReadLog(t, p.URL)
-	seen := map[string]bool{}
-	for start := int64(0); start < final.Size; start += 1000 {
-		leaves, err := pub.Leaves(ctx, start, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range leaves {
-			if seen[l.ID] {
-				t.Fatalf("entry %s is in the log twice", l.ID)
-			}
-			seen[l.ID] = true
-		}
-	}
-	if int64(len(seen)) != final.Size {
-		t.Fatalf("%d distinct entries in a tree of %d", len(seen), final.Size)
-	}
-
-	// Every checkpoint ever signed verifies and is consistent with the last.
-	db, err := storage.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT note FROM trialog_checkpoints ORDER BY tree_size`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var notes []string
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		notes = append(notes, n)
-	}
-	rows.Close()
-	for _, n := range notes {
-		_, size, root := testserver.IndependentCheckpoint(t, vkey, []byte(n))
-		if size == 0 {
-			continue
-		}
-		checkConsistent(t, p.URL, final, size, root)
-	}
-	t.Logf("%d signed checkpoints, all consistent with the final one of size %d", len(notes), final.Size)
+	verifyAcked(t, dsn, p.URL, vkey, acked)
 }
 
 func checkConsistent(t *testing.T, url string, final testserver.LogState, size int64, root tlog.Hash) {

@@ -88,6 +88,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&c.Trillian, "trillian", "", "HOST:PORT of an external Trillian log server (default: run Trillian in-process)")
 	fs.StringVar(&c.SigningKeyFile, "signing-key-file", "", "note signer key file to use instead of <data-dir>/log.key")
 	fs.StringVar(&c.ServiceKeyFile, "service-key-file", "", "Ed25519 key (PKCS #8 PEM) for trialogd's own entries instead of <data-dir>/service.key")
+	fs.StringVar(&c.AnchorFile, "anchor-file", "", "also keep the latest signed checkpoint in this file, on storage a restore of the database and data directory does not roll back; trialogd refuses to start on a database behind it")
 	fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", 100*time.Millisecond, "how often to look for a new tree head to sign when nothing signals one sooner")
 	fs.DurationVar(&c.SequencerInterval, "sequencer-interval", 100*time.Millisecond, "in-process sequencer's fallback pass interval")
 	fs.IntVar(&c.SequencerBatch, "sequencer-batch", 4096, "in-process sequencer: most leaves integrated per pass")
@@ -97,6 +98,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "requests a principal may make at once before --rate-limit applies (default: twice the rate)")
 	fs.IntVar(&c.QueueSize, "queue-size", 8192, "submissions that may wait for MySQL before new ones get 503")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to let requests finish on SIGTERM")
+	fs.BoolVar(&c.AccessLog, "access-log", false, "log one line per HTTP request (method, route template, status, duration, principal, bytes; never tokens, paths' values or bodies)")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 224, "soft memory limit for the Go runtime in MiB (0: none); GOMEMLIMIT, if set, wins")
 	fs.Usage = func() {

@@ -14,16 +14,18 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/trialog/trialog/consent"
 	"github.com/trialog/trialog/consent/consentsvc"
+	"github.com/trialog/trialog/election"
 	"github.com/trialog/trialog/engine"
+	"github.com/trialog/trialog/internal/accesslog"
 	"github.com/trialog/trialog/internal/buildinfo"
 	"github.com/trialog/trialog/personality"
 	"github.com/trialog/trialog/principals"
@@ -57,6 +59,14 @@ type Config struct {
 	RateLimit       float64
 	RateBurst       int
 	ShutdownTimeout time.Duration
+	// AnchorFile is a copy of the anchor outside the data dir
+	// (engine.Config.AnchorFile).
+	AnchorFile string
+	// Evidence are records of published checkpoints kept outside the
+	// database (engine.Config.Evidence), such as witnesses'.
+	Evidence []engine.Evidence
+	// AccessLog logs one line per HTTP request (internal/accesslog).
+	AccessLog bool
 }
 
 // Run starts trialogd on cfg.Listen and serves until ctx ends, then shuts
@@ -69,69 +79,191 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	return Serve(ctx, cfg, logger, ln)
 }
 
+// errTermLost ends runLog when this process stops being the leader.
+var errTermLost = errors.New("lost the leadership of the log")
+
 // Serve is Run on an existing listener.
+//
+// In the embedded mode only the elected leader (election package) runs
+// Trillian and the pipeline; until elected, Serve answers as a standby
+// (standby.go). A leader that loses its leadership (its lock's connection
+// ended: MySQL restarted, a network partition, a pause) stops sequencing
+// and signing, stands by again and campaigns anew. In the external mode
+// every process serves and only the elected one signs checkpoints.
 func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener) error {
 	db, err := openWithRetry(ctx, cfg.MySQLDSN, logger)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer db.Close()
 	embedded := cfg.Trillian == ""
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
+	elector := election.New(db, logger, reg)
+
+	// HTTP is served from the start: a standby answers its probes.
+	front := newFrontHandler(reg)
+	var handler http.Handler = front
+	if cfg.AccessLog {
+		handler = accesslog.Handler(front, logger)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      personality.MaxWait + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+		close(serveErr)
+	}()
+	stopHTTP := func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+	l := &logRun{cfg: cfg, logger: logger, db: db, reg: reg, front: front, ln: ln, serveErr: serveErr, stopHTTP: stopHTTP}
+
 	if err := storage.Migrate(ctx, db, embedded); err != nil {
+		stopHTTP()
 		return fmt.Errorf("migrating the database: %w", err)
 	}
-
-	var conn *grpc.ClientConn
-	var emb *engine.Embedded
-	if embedded {
-		emb, err = engine.StartEmbedded(ctx, db, engine.EmbeddedOptions{
-			BatchSize: cfg.SequencerBatch, Interval: cfg.SequencerInterval, Logger: logger,
+	if !embedded {
+		var cur atomic.Pointer[election.Term]
+		go func() {
+			for ctx.Err() == nil {
+				t, err := elector.Campaign(ctx, nil)
+				if err != nil {
+					return
+				}
+				cur.Store(t)
+				select {
+				case <-t.Lost():
+				case <-ctx.Done():
+					t.Resign()
+				}
+			}
+		}()
+		err := l.run(ctx, func() bool { t := cur.Load(); return t != nil && t.Valid() }, nil)
+		logger.Info("trialogd stopped")
+		return err
+	}
+	if err := checkKeys(ctx, cfg, storage.New(db)); err != nil {
+		stopHTTP()
+		return err
+	}
+	for {
+		term, err := elector.Campaign(ctx, func() {
+			front.setStatus("standby")
+			logger.Info("standing by: another trialogd on this database is the leader")
 		})
 		if err != nil {
+			stopHTTP()
+			logger.Info("trialogd stopped")
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
+		}
+		front.setStatus("starting")
+		err = l.run(ctx, term.Valid, term.Lost())
+		term.Resign()
+		if !errors.Is(err, errTermLost) {
+			logger.Info("trialogd stopped")
+			return err
+		}
+		front.setStatus("standby")
+		logger.Warn("standing by after losing the leadership; campaigning again")
+	}
+}
+
+// logRun runs the log (Trillian if embedded, the service, the API) for
+// one term of leadership, or for the whole life of an external-mode
+// replica.
+type logRun struct {
+	cfg      Config
+	logger   *slog.Logger
+	db       *sql.DB
+	reg      *prometheus.Registry
+	front    *frontHandler
+	ln       net.Listener
+	serveErr <-chan error
+	stopHTTP func() error
+}
+
+// run serves until ctx ends (graceful shutdown of HTTP, then the pipeline),
+// HTTP fails, or lost is closed: then it stops the pipeline at once, goes
+// back to answering as a standby and returns errTermLost. mayAct gates
+// every sequencer pass and every checkpoint signature.
+func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct{}) error {
+	cfg, logger := l.cfg, l.logger
+	fail := func(err error) error {
+		l.stopHTTP()
+		return err
+	}
+	var conn *grpc.ClientConn
+	var emb *engine.Embedded
+	var err error
+	if cfg.Trillian == "" {
+		emb, err = engine.StartEmbedded(ctx, l.db, engine.EmbeddedOptions{
+			BatchSize: cfg.SequencerBatch, Interval: cfg.SequencerInterval, Logger: logger, MaySequence: mayAct,
+		})
+		if err != nil {
+			return fail(err)
 		}
 		defer emb.Close()
 		conn = emb.Conn
 	} else {
 		if conn, err = engine.Dial(cfg.Trillian); err != nil {
-			return fmt.Errorf("connecting to Trillian at %s: %w", cfg.Trillian, err)
+			return fail(fmt.Errorf("connecting to Trillian at %s: %w", cfg.Trillian, err))
 		}
 		defer conn.Close()
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	statements := statement.NewRegistry()
 	records.Register(statements)
 	trials.Register(statements)
 	principals.Register(statements)
-	store := storage.New(db)
+	store := storage.New(l.db)
 	consent.Register(statements, consentsvc.Subjects(store))
 
 	nodeLeaves := cfg.NodeCacheLeaves
 	if nodeLeaves == 0 {
 		nodeLeaves = engine.NodeCacheLeavesFor(cfg.MemoryLimit)
 	}
+	// The log's and the API's metrics are per term: a new term registers
+	// them anew.
+	termReg := prometheus.NewRegistry()
 	keys := &keyResolver{}
 	lg, err := engine.New(ctx, engine.Config{
 		Origin:             cfg.Origin,
 		DataDir:            cfg.DataDir,
 		SigningKeyFile:     cfg.SigningKeyFile,
 		ServiceKeyFile:     cfg.ServiceKeyFile,
+		AnchorFile:         cfg.AnchorFile,
+		Evidence:           cfg.Evidence,
+		MayPublish:         mayAct,
 		Store:              store,
 		Trillian:           conn,
 		Embedded:           emb,
 		Registry:           statements,
 		Keys:               keys,
 		Logger:             logger,
-		Metrics:            reg,
+		Metrics:            termReg,
 		CheckpointInterval: cfg.CheckpointInterval,
 		MaxBatch:           cfg.MaxBatch,
 		QueueSize:          cfg.QueueSize,
 		NodeCacheLeaves:    nodeLeaves,
 	})
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	// Only once the keys are known to be this log's: a refused start
 	// creates no admin token.
@@ -139,30 +271,20 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		Store: store, Log: lg, AdminTokenFile: filepath.Join(cfg.DataDir, "admin.token"), Logger: logger,
 	})
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	keys.Directory = dir
 	trialSvc := trialsvc.New(trialsvc.Config{Log: lg, Principals: dir})
 	consentSvc := consentsvc.New(consentsvc.Config{Store: store, Log: lg, Trials: trialSvc, Logger: logger, Wait: personality.MaxWait})
 	api := personality.New(personality.Config{
 		Log: lg, Principals: dir, Trials: trialSvc, Consent: consentSvc,
-		Logger: logger, Metrics: reg, Gatherer: reg, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		Logger: logger, Metrics: termReg, Gatherer: prometheus.Gatherers{l.reg, termReg}, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 	})
-	srv := &http.Server{
-		// The pages (/patient, /trials/{id}, /log) beside the API.
-		Handler:           web.Mount(api.Handler(), web.Options{Logger: logger}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      personality.MaxWait + 30*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
 
 	// The pipeline outlives the HTTP server during shutdown so that
 	// in-flight submissions can finish.
 	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPipe()
-	g, gctx := errgroup.WithContext(ctx)
 	pipeDone := make(chan struct{})
 	go func() {
 		var wg sync.WaitGroup
@@ -171,26 +293,29 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		wg.Wait()
 		close(pipeDone)
 	}()
-	g.Go(func() error {
-		logger.Info("trialogd serving", "addr", ln.Addr().String(), "origin", lg.Origin(), "tree_id", lg.TreeID(),
-			"public_key", lg.PublicKey(), "admin_token_file", dir.AdminTokenPath(), "trillian", trillianMode(cfg))
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
+	// The pages (/patient, /trials/{id}, /log) beside the API.
+	l.front.serve(web.Mount(api.Handler(), web.Options{Logger: logger}))
+	logger.Info("trialogd serving", "addr", l.ln.Addr().String(), "origin", lg.Origin(), "tree_id", lg.TreeID(),
+		"public_key", lg.PublicKey(), "admin_token_file", dir.AdminTokenPath(), "trillian", trillianMode(cfg))
+
+	select {
+	case err = <-l.serveErr:
+	case <-ctx.Done():
 		logger.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-		defer cancel()
-		err := srv.Shutdown(sctx)
+		err = l.stopHTTP()
+	case <-lost:
+		// Sequencer passes and signatures already stop (mayAct is false);
+		// new requests get the standby's 503 while the pipeline stops.
+		l.front.serve(nil)
 		stopPipe()
 		<-pipeDone
-		return err
-	})
-	err = g.Wait()
-	logger.Info("trialogd stopped")
+		return errTermLost
+	}
+	stopPipe()
+	<-pipeDone
+	if err == nil {
+		l.stopHTTP()
+	}
 	return err
 }
 
