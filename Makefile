@@ -16,7 +16,7 @@ TRIALOG_URL ?= http://127.0.0.1:8080
 IMAGE_TAG   ?= dev
 export DATA_DIR
 
-.PHONY: help build pages bin/trialogd bin/trialog trillian run demo test fhirclient deploy-check image fuzz bench bench-large lint db-stop clean
+.PHONY: help build pages bin/trialogd bin/trialog bin/litewitness trillian run demo test fhirclient deploy-check image fuzz bench bench-large lint db-stop clean
 
 help: ## list the targets
 	@echo 'usage: make TARGET [VAR=value ...]'
@@ -38,6 +38,11 @@ bin/trialogd: pages
 
 bin/trialog:
 	$(GO) build -o $@ ./cmd/trialog
+
+# litewitness (filippo.io/torchwood), the independent C2SP tlog-witness the
+# tests and the P8 benchmark run, built in a module of its own.
+bin/litewitness:
+	$(GO) run ./scripts/build-litewitness -o $@
 
 # Trillian's log server and signer, of the version go.mod pins, for the
 # external-Trillian test (cmd/trialogd). go.sum covers only the Trillian
@@ -68,9 +73,9 @@ demo: bin/trialog ## register a demo principal, notarize a sample document, veri
 	fi
 	bin/trialog demo --url '$(TRIALOG_URL)' --admin-token-file '$(DATA_DIR)/admin.token'
 
-test: trillian fhirclient ## go vet, then every test (needs MariaDB; see deploy/mariadb-local.sh; the page tests need chromium), then the deployment files
+test: trillian fhirclient bin/litewitness ## go vet, then every test (needs MariaDB; see deploy/mariadb-local.sh; the page tests need chromium), then the deployment files
 	$(GO) vet $(PKGS)
-	TRIALOG_TRILLIAN_BIN='$(TRILLIAN_BIN)' $(GO) test -count=1 $(GOTESTFLAGS) $(PKGS)
+	TRIALOG_TRILLIAN_BIN='$(TRILLIAN_BIN)' LITEWITNESS='$(CURDIR)/bin/litewitness' $(GO) test -count=1 $(GOTESTFLAGS) $(PKGS)
 	$(MAKE) --no-print-directory deploy-check
 
 deploy-check: ## validate the Dockerfile, compose files and Kubernetes manifests (no container runtime needed)

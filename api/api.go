@@ -59,6 +59,10 @@ type LogInfo struct {
 	TreeSize   uint64 `json:"tree_size"`
 	RootHash   string `json:"root_hash"`
 	Checkpoint string `json:"checkpoint"`
+	// CosignedAt is, when the log has a witness policy, when the witness
+	// quorum cosigned the checkpoint (its oldest needed cosignature's
+	// timestamp): the log's freshness.
+	CosignedAt string `json:"cosigned_at,omitempty"`
 }
 
 // Entries is the answer of GET /v1/log/leaves.

@@ -23,6 +23,15 @@ type Verifier struct {
 	verifier note.Verifier
 	// seen caches checkpoints already verified, by their exact bytes.
 	seen map[string]*log.Checkpoint
+	// cosigned, if set, is a further check of every checkpoint.
+	cosigned func(signed []byte, log note.Verifier) error
+}
+
+// RequireCosignatures makes every checkpoint also pass check, such as a
+// witness policy's quorum of cosignatures (witness.Policy.Verify).
+func (v *Verifier) RequireCosignatures(check func(signed []byte, log note.Verifier) error) {
+	v.cosigned = check
+	clear(v.seen)
 }
 
 // NewVerifier returns a verifier for the log whose note verifier key is vkey
@@ -44,6 +53,11 @@ func (v *Verifier) Checkpoint(signed []byte) (*log.Checkpoint, error) {
 	cp, _, _, err := log.ParseCheckpoint(signed, v.Origin, v.verifier)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if v.cosigned != nil {
+		if err := v.cosigned(signed, v.verifier); err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
 	}
 	if len(v.seen) > 4096 {
 		clear(v.seen)

@@ -59,6 +59,7 @@ type Term struct {
 	lock   *storage.LeaderLock
 	mu     sync.Mutex
 	lastOK time.Time // monotonic
+	ended  bool      // set once by end or Resign; lastOK is never renewed after
 	lost   chan struct{}
 	once   sync.Once
 	done   chan struct{}
@@ -127,7 +128,11 @@ func (t *Term) keep() {
 		cancel()
 		if err == nil {
 			t.mu.Lock()
-			t.lastOK = lastCheck
+			// A check that was under way when the term ended must not
+			// revive it.
+			if !t.ended {
+				t.lastOK = lastCheck
+			}
 			t.mu.Unlock()
 			continue
 		}
@@ -143,6 +148,7 @@ func (t *Term) end(reason string, err error) {
 	t.once.Do(func() {
 		t.mu.Lock()
 		t.lastOK = time.Time{}
+		t.ended = true
 		t.mu.Unlock()
 		t.e.leader.Set(0)
 		t.e.changes.Inc()
@@ -158,7 +164,7 @@ func (t *Term) end(reason string, err error) {
 func (t *Term) Valid() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return !t.lastOK.IsZero() && time.Since(t.lastOK) < Lease
+	return !t.ended && !t.lastOK.IsZero() && time.Since(t.lastOK) < Lease
 }
 
 // Lost is closed when the term ends.
@@ -169,6 +175,7 @@ func (t *Term) Resign() {
 	t.once.Do(func() {
 		t.mu.Lock()
 		t.lastOK = time.Time{}
+		t.ended = true
 		t.mu.Unlock()
 		t.e.leader.Set(0)
 		t.e.changes.Inc()

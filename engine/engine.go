@@ -30,6 +30,7 @@ import (
 	"github.com/trialog/trialog/internal/throttle"
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
+	"github.com/trialog/trialog/witness"
 )
 
 // Store is what the engine needs of trialog's database; *storage.Store is
@@ -56,6 +57,11 @@ type Store interface {
 	StoreCheckpoint(ctx context.Context, c storage.Checkpoint) error
 	LatestCheckpoint(ctx context.Context) (*storage.Checkpoint, error)
 	CheckpointAt(ctx context.Context, size int64) (*storage.Checkpoint, error)
+	// StoreCosigned records the cosigned note of the stored checkpoint of
+	// that size (with a witness policy); LatestCosigned returns the largest
+	// checkpoint that has one, its Note the cosigned note.
+	StoreCosigned(ctx context.Context, size int64, note []byte) error
+	LatestCosigned(ctx context.Context) (*storage.Checkpoint, error)
 
 	// StateValue reads the domain state under key as last committed;
 	// BuildState builds the state of a log that predates it from the
@@ -138,6 +144,17 @@ type Config struct {
 	NodeCacheLeaves int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+
+	// WitnessPolicy, if set, names the witnesses whose cosignatures every
+	// new checkpoint collects; only checkpoints the policy's quorum
+	// cosigned are published (witnessing.go).
+	WitnessPolicy *witness.Policy
+	// WitnessTimeout bounds each witness's answer. Default 5s.
+	WitnessTimeout time.Duration
+	// WitnessRefresh is how often the latest checkpoint is witnessed again
+	// while the log is idle, so that its cosignatures stay fresh. Default
+	// one minute.
+	WitnessRefresh time.Duration
 }
 
 // Log is the running log engine.
@@ -187,6 +204,9 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.WitnessRefresh <= 0 {
+		cfg.WitnessRefresh = time.Minute
 	}
 	if cfg.NodeCacheLeaves == 0 {
 		cfg.NodeCacheLeaves = DefaultNodeCacheLeaves
@@ -271,12 +291,19 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		dataDir: cfg.DataDir, interval: cfg.CheckpointInterval, embedded: cfg.Embedded, nodeLimit: cfg.NodeCacheLeaves,
 		log: s.log, now: s.now, kick: make(chan struct{}, 1), cpChang: make(chan struct{}),
 		anchorFile: cfg.AnchorFile, evidence: cfg.Evidence, mayPublish: cfg.MayPublish,
+		signedC: make(chan struct{}), persistC: make(chan struct{}, 1),
+		witnessPolicy: cfg.WitnessPolicy, witnessRefresh: cfg.WitnessRefresh,
 	}
 	if cfg.NodeCacheLeaves > 0 {
 		s.nodes.Store(newNodeStore())
 	}
 	s.metrics = newMetrics(cfg.Metrics, s.Published)
 	s.publisher.metrics = s.metrics
+	if cfg.WitnessPolicy != nil {
+		if s.witness, err = s.newWitnessCollector(cfg); err != nil {
+			return nil, err
+		}
+	}
 	s.pipeline = &pipeline{
 		store: s.store, tclient: s.tclient, treeID: s.treeID, embedded: cfg.Embedded, maxBatch: cfg.MaxBatch, queueSize: cfg.QueueSize,
 		log: s.log, metrics: s.metrics, fedNew: s.publisher.kickPublisher,
@@ -318,12 +345,17 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		// Trillian proves it consistent with this one.
 		s.setPublished(mine)
 	}
+	if s.witness != nil {
+		if err := s.loadCosigned(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
 // Run runs the pipeline until ctx ends: the appender, the feeder, the
-// publisher and, with an embedded Trillian, its sequencer. It returns after
-// they have all stopped.
+// publisher, with a witness policy the witness loop, and with an embedded
+// Trillian its sequencer. It returns after they have all stopped.
 func (s *Log) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	run := func(f func(context.Context)) {
@@ -335,6 +367,10 @@ func (s *Log) Run(ctx context.Context) error {
 	run(s.publisher.loop)
 	if s.cfg.Embedded != nil {
 		run(func(ctx context.Context) { s.cfg.Embedded.RunSequencer(ctx, s.treeID) })
+	}
+	if s.witness != nil {
+		run(s.witnessLoop)
+		run(s.persistCosigned)
 	}
 	wg.Wait()
 	return nil
@@ -357,10 +393,19 @@ func (s *Log) ServicePublicKey() ed25519.PublicKey {
 // Ready reports why the log cannot take submissions, or nil.
 func (s *Log) Ready(ctx context.Context) error {
 	if s.Published() == nil {
+		if s.witness != nil && s.latestSigned() != nil {
+			if w := s.witnessErr.Load(); w != nil {
+				return errors.New(*w)
+			}
+			return errors.New("no checkpoint has been cosigned by the witness quorum yet")
+		}
 		return errors.New("no checkpoint has been signed yet")
 	}
 	if g := s.guardErr.Load(); g != nil {
 		return fmt.Errorf("checkpoint guard: %s", *g)
+	}
+	if w := s.witnessErr.Load(); w != nil {
+		return errors.New(*w)
 	}
 	if err := s.store.DB().PingContext(ctx); err != nil {
 		return errors.New("MySQL is unreachable")

@@ -24,6 +24,9 @@ var (
 	// ErrInvalidArgument means a malformed id or hash, or sizes outside the
 	// published tree.
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrLeafTooLarge means a submission would make a log entry over
+	// MaxLeafSize bytes, more than a C2SP tlog-tiles entry bundle holds.
+	ErrLeafTooLarge = errors.New("log entry too large")
 	// ErrGuard means the consistency guard refused to sign a root: Trillian
 	// or the database disagrees with what this log signed before.
 	ErrGuard = errors.New("consistency guard")

@@ -34,7 +34,7 @@ func newMetrics(r prometheus.Registerer, published func() *Published) *metrics {
 		}),
 		stageSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "trialog_stage_seconds",
-			Help:    "Time of each pipeline stage's unit of work: feed (AddSequencedLeaves of a batch), sequence (one in-process sequencer pass), publish (one checkpoint).",
+			Help:    "Time of each pipeline stage's unit of work: feed (AddSequencedLeaves of a batch), sequence (one in-process sequencer pass), publish (one checkpoint), witness (the quorum's cosignatures on one checkpoint).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"stage"}),
 		treeSize: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trialog/trialog/storage"
+	"github.com/trialog/trialog/witness"
 )
 
 // publisher signs checkpoints. It holds the latest one, the compact range
@@ -47,22 +48,34 @@ type publisher struct {
 	mayPublish func() bool // nil, or whether this process may sign now (elected)
 
 	cpMu    sync.Mutex
-	cp      *Published    // latest published checkpoint
-	cpChang chan struct{} // closed and replaced when cp changes
+	cp      *Published    // latest signed checkpoint (published too without a witness policy)
+	cpChang chan struct{} // closed and replaced when Published() changes
+	signedC chan struct{} // with a witness policy, closed and replaced when cp changes
 
 	pubMu sync.Mutex                // serialises PublishOnce
 	front *compact.Range            // compact range of the latest checkpoint's tree
 	nodes atomic.Pointer[nodeStore] // every node up to the latest checkpoint; nil when off
 
 	guardErr atomic.Pointer[string] // set while the consistency guard refuses
+
+	// With a witness policy (witnessing.go):
+	witness        *witness.Collector     // nil without a witness policy
+	witnessPolicy  *witness.Policy        // the policy witness collects for
+	witnessRefresh time.Duration          // how often an idle log's checkpoint is cosigned again
+	cosigned       *Published             // latest checkpoint the witness quorum cosigned; under cpMu
+	witnessErr     atomic.Pointer[string] // set while the witness quorum is not met
+	persistC       chan struct{}          // wakes persistCosigned
 }
 
 // Published is a checkpoint trialogd signed.
 type Published struct {
 	Size      uint64
 	Root      []byte
-	Note      []byte // the signed note, verbatim
+	Note      []byte // the signed note, verbatim; with a witness policy, cosigned
 	CreatedAt time.Time
+	// CosignedAt is, with a witness policy, the oldest cosignature time of
+	// the quorum that cosigned Note.
+	CosignedAt time.Time
 }
 
 func (s *publisher) parsePublished(c *storage.Checkpoint) (*Published, error) {
@@ -77,8 +90,19 @@ func (s *publisher) parsePublished(c *storage.Checkpoint) (*Published, error) {
 }
 
 // Published returns the latest published checkpoint, or nil before the
-// first one.
+// first one. With a witness policy that is the latest checkpoint the
+// quorum cosigned, else the latest signed.
 func (s *publisher) Published() *Published {
+	s.cpMu.Lock()
+	defer s.cpMu.Unlock()
+	if s.witness != nil {
+		return s.cosigned
+	}
+	return s.cp
+}
+
+// latestSigned returns the latest checkpoint signed, published or not.
+func (s *publisher) latestSigned() *Published {
 	s.cpMu.Lock()
 	defer s.cpMu.Unlock()
 	return s.cp
@@ -94,8 +118,7 @@ func (s *publisher) setPublished(p *Published) {
 	if s.metrics != nil {
 		s.metrics.treeSize.Set(float64(p.Size))
 	}
-	close(s.cpChang)
-	s.cpChang = make(chan struct{})
+	s.notifySigned()
 }
 
 // WaitPublished waits until a published checkpoint covers leaf index, and
@@ -103,9 +126,9 @@ func (s *publisher) setPublished(p *Published) {
 func (s *publisher) WaitPublished(ctx context.Context, index int64) (*Published, error) {
 	for {
 		s.cpMu.Lock()
-		cp, ch := s.cp, s.cpChang
+		ch := s.cpChang
 		s.cpMu.Unlock()
-		if cp != nil && cp.Size > uint64(index) {
+		if cp := s.Published(); cp != nil && cp.Size > uint64(index) {
 			return cp, nil
 		}
 		select {
@@ -151,7 +174,7 @@ func (s *publisher) loop(ctx context.Context) {
 func (s *publisher) PublishOnce(ctx context.Context) error {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	last := s.Published()
+	last := s.latestSigned()
 	stored, err := s.store.LatestCheckpoint(ctx)
 	if errors.Is(err, storage.ErrNotFound) {
 		stored = nil

@@ -52,7 +52,14 @@ func (s *Log) signers(ctx context.Context, e *storage.Entry) ([]receipt.Signer, 
 			return nil, unavailable(err)
 		}
 		for _, k := range ks {
-			keys[hex.EncodeToString(k.KeyID)] = receipt.Signer{PublicKey: k.PublicKey, KeyEntry: hex.EncodeToString(k.EntryID)}
+			sg := receipt.Signer{PublicKey: k.PublicKey, KeyEntry: hex.EncodeToString(k.EntryID)}
+			if k.EntryIndex >= 0 {
+				sg.KeyIndex = receipt.Index(k.EntryIndex)
+			}
+			if k.Revoked() {
+				sg.RevokedIndex = receipt.Index(k.RevokedIndex)
+			}
+			keys[hex.EncodeToString(k.KeyID)] = sg
 		}
 	}
 	out := make([]receipt.Signer, len(env.Signatures))

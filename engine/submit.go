@@ -174,12 +174,21 @@ func (s *Log) prepare(ctx context.Context, caller statement.Caller, body []byte)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	leaf := envelope.MarshalLeaf(envelope.Leaf{Envelope: env.Envelope, ReceivedAt: now.Format(TimeFormat)})
+	if len(leaf) > MaxLeafSize {
+		return nil, errLeafTooLarge(len(leaf))
+	}
 	id, _ := hex.DecodeString(env.ID)
 	// Judged in the append, after duplicates are answered: a resubmission
 	// of a logged envelope gets its entry, and two statements that
 	// contradict each other cannot both pass.
 	check := s.entryCheck(kind, caller, st, id)
+	var keyIDs [][]byte
+	if caller.Role != statement.RoleService {
+		// The append refuses the entry if one of these keys is revoked.
+		keyIDs = env.KeyIDs
+	}
 	return &storage.Entry{
+		KeyIDs:      keyIDs,
 		Check:       check,
 		ID:          id,
 		LeafHash:    rfc6962.DefaultHasher.HashLeaf(leaf),

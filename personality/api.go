@@ -108,6 +108,11 @@ func (a *API) routes() {
 	r.Handle("/metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	r.HandleFunc("/v1/checkpoint", a.checkpoint).Methods(http.MethodGet)
 
+	// The log as C2SP tlog-tiles, public (tiles_routes.go): the published
+	// checkpoint, hash tiles and entry bundles.
+	r.HandleFunc("/tlog/checkpoint", a.tlogCheckpoint).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix("/tlog/tile/").HandlerFunc(a.tlogTile).Methods(http.MethodGet, http.MethodHead)
+
 	// The log.
 	a.handle(http.MethodGet, "/v1/log", "log", a.getLog)
 	a.handle(http.MethodGet, "/v1/log/leaves", "leaves", a.getLeaves)
@@ -119,12 +124,17 @@ func (a *API) routes() {
 	a.handle(http.MethodPost, "/v1/entries", "submit", a.postEntry)
 	a.handle(http.MethodPost, "/v1/entries:batch", "batch", a.postBatch)
 	a.handle(http.MethodPost, "/v1/admin/principals", "principals", a.postPrincipal)
+	a.handle(http.MethodPost, "/v1/admin/principals/{id}/token", "principal_token", a.postToken)
+	a.handle(http.MethodPost, "/v1/admin/principals/{id}/keys", "principal_keys", a.postKey)
+	a.handle(http.MethodDelete, "/v1/admin/principals/{id}/keys/{key_id}", "principal_key", a.deleteKey)
+	a.handle(http.MethodDelete, "/v1/admin/principals/{id}", "principal", a.deletePrincipal)
 	a.handle(http.MethodPost, "/v1/records/verify", "records_verify", a.postRecordsVerify)
 
 	// Trials.
 	a.handle(http.MethodGet, "/v1/trials/{trial_id}", "trial", a.getTrial)
 	a.handle(http.MethodGet, "/v1/trials/{trial_id}/outcomes", "trial_outcomes", a.getOutcomes)
 	a.handle(http.MethodPost, "/v1/trials/{trial_id}/delegates", "trial_delegates", a.postDelegate)
+	a.handle(http.MethodDelete, "/v1/trials/{trial_id}/delegates/{principal}", "trial_delegate", a.deleteDelegate)
 
 	// Consent.
 	a.handle(http.MethodPost, "/v1/consent/subjects", "consent_subjects", a.postSubject)

@@ -19,6 +19,7 @@ import (
 	"github.com/trialog/trialog/statement"
 	"github.com/trialog/trialog/storage"
 	"github.com/trialog/trialog/trials"
+	"github.com/trialog/trialog/trials/trialsvc"
 )
 
 // apiError is an answer with the API's error object. The domain packages
@@ -64,11 +65,15 @@ var sentinels = []struct {
 }{
 	{statement.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
 	{engine.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument"},
+	{engine.ErrLeafTooLarge, http.StatusBadRequest, "invalid_argument"},
 	{principals.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
 	{principals.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{statement.ErrForbidden, http.StatusForbidden, "permission_denied"},
 	{statement.ErrConflict, http.StatusConflict, "conflict"},
 	{principals.ErrKeyRegistered, http.StatusConflict, "conflict"},
+	{principals.ErrDeactivated, http.StatusConflict, "conflict"},
+	{principals.ErrBootstrapAdmin, http.StatusConflict, "conflict"},
+	{trialsvc.ErrNotDelegate, http.StatusNotFound, "not_found"},
 	{engine.ErrNotFound, http.StatusNotFound, "not_found"},
 	{principals.ErrUnknown, http.StatusNotFound, "not_found"},
 	{trials.ErrUnknownTrial, http.StatusNotFound, "not_found"},
@@ -90,9 +95,12 @@ func classify(err error, logf func(msg string, err error)) *apiError {
 	var apiErr *apiError
 	var unk *envelope.UnknownKeyError
 	var mbe *http.MaxBytesError
+	var revoked *storage.KeyRevokedError
 	switch {
 	case errors.As(err, &apiErr):
 		return apiErr
+	case errors.As(err, &revoked):
+		return newError(http.StatusForbidden, "permission_denied", "%s", revoked.Error())
 	case errors.As(err, &mbe):
 		return newError(http.StatusRequestEntityTooLarge, "too_large", "the request body is over the limit of %d bytes", mbe.Limit)
 	case errors.As(err, &unk):

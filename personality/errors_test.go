@@ -41,6 +41,7 @@ func TestClassify(t *testing.T) {
 	}{
 		{"statement invalid", statement.Invalidf("trial.milestone: date is required"), 400, "invalid_argument", "trial.milestone: date is required", 0, false},
 		{"engine argument", fmt.Errorf("%w: an entry id is 64 lowercase hex digits", engine.ErrInvalidArgument), 400, "invalid_argument", "an entry id is 64 lowercase hex digits", 0, false},
+		{"leaf too large", fmt.Errorf("%w: this statement makes a log entry of 70000 bytes, over the 65535 bytes an entry may take", engine.ErrLeafTooLarge), 400, "invalid_argument", "this statement makes a log entry of 70000 bytes, over the 65535 bytes an entry may take", 0, false},
 		{"principal invalid", fmt.Errorf("%w: name is required", principals.ErrInvalid), 400, "invalid_argument", "name is required", 0, false},
 		{"unauthenticated", fmt.Errorf("%w: the token is not known", principals.ErrUnauthenticated), 401, "unauthenticated", "the token is not known", 0, false},
 		{"forbidden", fmt.Errorf("%w: only the owner of trial NCT01234567 may delegate", statement.ErrForbidden), 403, "permission_denied", "only the owner of trial NCT01234567 may delegate", 0, false},

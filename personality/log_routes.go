@@ -49,14 +49,18 @@ func (a *API) getLog(r *http.Request) (int, any, error) {
 	if cp == nil {
 		return 0, nil, fmt.Errorf("%w: no checkpoint yet", engine.ErrUnavailable)
 	}
-	return http.StatusOK, api.LogInfo{
+	info := api.LogInfo{
 		Origin:     a.log.Origin(),
 		PublicKey:  a.log.PublicKey(),
 		ServiceKey: base64.StdEncoding.EncodeToString(a.log.ServicePublicKey()),
 		TreeSize:   cp.Size,
 		RootHash:   base64.StdEncoding.EncodeToString(cp.Root),
 		Checkpoint: string(cp.Note),
-	}, nil
+	}
+	if !cp.CosignedAt.IsZero() {
+		info.CosignedAt = cp.CosignedAt.UTC().Format(time.RFC3339)
+	}
+	return http.StatusOK, info, nil
 }
 
 func (a *API) getLeaves(r *http.Request) (int, any, error) {

@@ -78,6 +78,7 @@ func Register(r *statement.Registry) {
 		return
 	}
 	r.Register(statement.Kind{Name: TypePrincipalKey, Parse: parsePrincipalKey})
+	r.Register(statement.Kind{Name: TypeKeyRevocation, Parse: parseKeyRevocation})
 }
 
 // Errors of the directory, for errors.Is; each is wrapped with a sentence
@@ -111,12 +112,26 @@ type Store interface {
 	Principal(ctx context.Context, id string) (*storage.Principal, error)
 	Keys(ctx context.Context, principalID string) ([]storage.Key, error)
 	KeyOwner(ctx context.Context, keyID []byte) (string, error)
+
+	// Credential changes, each with its log entries in one transaction
+	// (storage.Store.AppendAtomic): see those methods.
+	CreatePrincipalLogged(ctx context.Context, p storage.Principal, tokenHash []byte, keys []storage.Key, keyEntries []storage.Entry) ([]storage.Appended, error)
+	AddKeyLogged(ctx context.Context, principalID string, k storage.Key, e storage.Entry) (storage.Appended, error)
+	RevokeKeysLogged(ctx context.Context, principalID string, keyIDs [][]byte, revocations []storage.Entry, deactivate bool) ([]storage.Appended, error)
+	ReplaceToken(ctx context.Context, principalID string, tokenHash []byte) error
+	Key(ctx context.Context, keyID []byte) (string, *storage.Key, error)
 }
 
 // Log is what the directory needs of the log: logging principal.key
 // statements signed with trialogd's service key (*engine.Log).
 type Log interface {
 	SubmitBatchAsService(ctx context.Context, payloads [][]byte, wait time.Duration) ([]*engine.Submission, []error)
+	// ServiceEntries prepares service-signed entries without appending
+	// them; Logged and LoggedByID answer entries appended with the
+	// directory's changes.
+	ServiceEntries(ctx context.Context, payloads [][]byte) ([]storage.Entry, error)
+	Logged(ctx context.Context, res []storage.Appended, wait time.Duration) ([]*api.Entry, error)
+	LoggedByID(ctx context.Context, id []byte, wait time.Duration) (*api.Entry, error)
 }
 
 // Config is what a Directory needs.
@@ -142,8 +157,6 @@ type Directory struct {
 	lg    *slog.Logger
 	now   func() time.Time
 	auth  *authCache
-
-	createMu sync.Mutex // serialises CreatePrincipal
 }
 
 // New opens the directory and registers the admin token (read from, or
@@ -173,18 +186,14 @@ func (d *Directory) AdminTokenPath() string { return d.admin }
 const maxKeysPerPrincipal = 16
 
 // CreatePrincipal registers a principal with its keys. Each key registration
-// is logged first as a principal.key entry signed with the service key, then
-// the principal, its token hash and its keys are stored.
+// is logged as a principal.key entry signed with the service key, in the
+// same transaction that stores the principal, its token hash and its keys:
+// a failure leaves neither entries nor principal behind, and a retry logs
+// each key once.
 func (s *Directory) CreatePrincipal(ctx context.Context, np api.NewPrincipal) (*api.CreatedPrincipal, error) {
-	// One creation at a time in this process, so that two requests
-	// registering the same key cannot both log a principal.key entry.
-	// (Across replicas the unique key constraint still refuses the second,
-	// which then leaves an unused registration in the log.)
-	s.createMu.Lock()
-	defer s.createMu.Unlock()
 	np.Name = strings.TrimSpace(np.Name)
-	if np.Name == "" || len(np.Name) > 200 {
-		return nil, invalidf("name is required (at most 200 bytes)")
+	if err := checkName(np.Name); err != nil {
+		return nil, err
 	}
 	if !statement.ValidRole(statement.Role(np.Role)) {
 		return nil, invalidf("role must be one of sponsor, site, regulator, data-user, admin")
@@ -199,7 +208,7 @@ func (s *Directory) CreatePrincipal(ctx context.Context, np api.NewPrincipal) (*
 	rand.Read(idb[:])
 	out := &api.CreatedPrincipal{ID: "pr_" + hex.EncodeToString(idb[:]), Name: np.Name, Role: np.Role, Token: NewToken(), KeyIDs: []string{}, KeyEntries: []string{}}
 	var keys []storage.Key
-	var bodies [][]byte
+	var payloads [][]byte
 	seen := map[string]bool{}
 	now := s.now().UTC().Format(time.RFC3339)
 	for i, k := range np.PublicKeys {
@@ -218,25 +227,29 @@ func (s *Directory) CreatePrincipal(ctx context.Context, np api.NewPrincipal) (*
 			return nil, unavailable(err)
 		}
 		payload, _ := json.Marshal(PrincipalKey{Kind: TypePrincipalKey, Principal: out.ID, Name: np.Name, Role: np.Role, PublicKey: k, KeyID: kid, IssuedAt: now})
-		bodies = append(bodies, payload)
+		payloads = append(payloads, payload)
 		keys = append(keys, storage.Key{KeyID: mustHex(kid), PublicKey: pub})
 		out.KeyIDs = append(out.KeyIDs, kid)
 	}
-	if len(bodies) > 0 {
-		subs, errs := s.log.SubmitBatchAsService(ctx, bodies, 0)
-		for i := range subs {
-			if errs[i] != nil {
-				return nil, errs[i]
-			}
-			keys[i].EntryID = mustHex(subs[i].Entry.ID)
-			out.KeyEntries = append(out.KeyEntries, subs[i].Entry.ID)
-		}
+	entries, err := s.log.ServiceEntries(ctx, payloads)
+	if err != nil {
+		return nil, err
 	}
-	if err := s.store.CreatePrincipal(ctx, storage.Principal{ID: out.ID, Name: np.Name, Role: np.Role}, TokenHash(out.Token), keys); err != nil {
+	res, err := s.store.CreatePrincipalLogged(ctx, storage.Principal{ID: out.ID, Name: np.Name, Role: np.Role}, TokenHash(out.Token), keys, entries)
+	if err != nil {
 		if errors.Is(err, storage.ErrDuplicateKey) {
 			return nil, fmt.Errorf("%w: a public key is already registered to a principal", ErrKeyRegistered)
 		}
 		return nil, unavailable(err)
+	}
+	if len(res) > 0 {
+		// Wake the feeder; the entries are acknowledged, not yet proven.
+		if _, err := s.log.Logged(ctx, res, 0); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range res {
+		out.KeyEntries = append(out.KeyEntries, hex.EncodeToString(a.ID))
 	}
 	s.lg.Info("principal created", "principal", out.ID, "role", np.Role, "keys", len(keys))
 	return out, nil

@@ -31,6 +31,10 @@ type memStore struct {
 	byID   map[string]storage.Principal
 	keys   map[string][]storage.Key
 	owners map[string]string
+	// log is where entries appended with a change are recorded;
+	// failStore, if set, fails every logged change (nothing is recorded).
+	log       *memLog
+	failStore error
 }
 
 func newMemStore() *memStore {
@@ -128,6 +132,7 @@ func newDirectory(t *testing.T) (*Directory, *memStore, *memLog) {
 	reg := statement.NewRegistry()
 	Register(reg)
 	st, lg := newMemStore(), &memLog{t: t, reg: reg}
+	st.log = lg
 	d, err := New(context.Background(), Config{Store: st, Log: lg, AdminTokenFile: filepath.Join(t.TempDir(), "admin.token")})
 	if err != nil {
 		t.Fatal(err)

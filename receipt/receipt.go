@@ -8,7 +8,7 @@
 // data is the leaf (docs/receipts.md):
 //
 //	trialog-receipt@v1
-//	signer <base64 raw Ed25519 key>[ <principal.key entry id>]
+//	signer <base64 raw Ed25519 key>[ <principal.key entry id>[ registered <index>]][ revoked <index>]
 //	c2sp.org/tlog-proof@v1
 //	extra <base64 of the exact leaf bytes>
 //	index <leaf index>
@@ -79,6 +79,14 @@ type Signer struct {
 	// registered the key, empty for trialogd's own service key. It is a
 	// pointer for online checks: nothing offline authenticates it.
 	KeyEntry string
+	// KeyIndex is the leaf index of that principal.key entry; nil when the
+	// receipt does not say (keys registered before trialog recorded it, and
+	// the service key).
+	KeyIndex *int64
+	// RevokedIndex is the leaf index of the principal.key-revocation entry
+	// from which on the key no longer counts; nil when the key was not
+	// revoked when the receipt was made.
+	RevokedIndex *int64
 }
 
 // FromEntry builds the receipt of an included entry, as trialogd serves it,
@@ -117,6 +125,14 @@ func (r *Receipt) Marshal() []byte {
 		if s.KeyEntry != "" {
 			b.WriteByte(' ')
 			b.WriteString(s.KeyEntry)
+			if s.KeyIndex != nil {
+				b.WriteString(" registered ")
+				b.WriteString(strconv.FormatInt(*s.KeyIndex, 10))
+			}
+		}
+		if s.RevokedIndex != nil {
+			b.WriteString(" revoked ")
+			b.WriteString(strconv.FormatInt(*s.RevokedIndex, 10))
 		}
 		b.WriteByte('\n')
 	}
@@ -186,17 +202,9 @@ func Parse(data []byte) (*Receipt, error) {
 		if len(r.Signers) == MaxSigners {
 			return nil, p.errorf("at most %d signer lines", MaxSigners)
 		}
-		keyB64, entry, hasEntry := bytes.Cut(rest, []byte(" "))
-		key, err := decodeB64(keyB64)
-		if err != nil || len(key) != ed25519.PublicKeySize {
-			return nil, p.errorf("a signer's key must be the canonical base64 of a raw 32-byte Ed25519 key")
-		}
-		s := Signer{PublicKey: key}
-		if hasEntry {
-			if !isLowerHex64(entry) {
-				return nil, p.errorf("a signer's key entry must be 64 lowercase hex digits")
-			}
-			s.KeyEntry = string(entry)
+		s, err := parseSigner(rest)
+		if err != nil {
+			return nil, p.errorf("%v", err)
 		}
 		r.Signers = append(r.Signers, s)
 	}
@@ -249,6 +257,55 @@ func Parse(data []byte) (*Receipt, error) {
 	}
 	return r, nil
 }
+
+// parseSigner parses what follows "signer ": the key, then optionally the
+// key entry id (optionally followed by "registered <index>"), then
+// optionally "revoked <index>", each separated by one space.
+func parseSigner(rest []byte) (Signer, error) {
+	f := bytes.Split(rest, []byte(" "))
+	key, err := decodeB64(f[0])
+	if err != nil || len(key) != ed25519.PublicKeySize {
+		return Signer{}, errors.New("a signer's key must be the canonical base64 of a raw 32-byte Ed25519 key")
+	}
+	s := Signer{PublicKey: key}
+	f = f[1:]
+	if len(f) > 0 && string(f[0]) != "revoked" {
+		if !isLowerHex64(f[0]) {
+			return Signer{}, errors.New("a signer's key entry must be 64 lowercase hex digits")
+		}
+		s.KeyEntry = string(f[0])
+		f = f[1:]
+		if len(f) > 0 && string(f[0]) == "registered" {
+			if len(f) < 2 {
+				return Signer{}, errors.New("\"registered\" must be followed by the key entry's leaf index")
+			}
+			n, ok := parseDecimal(f[1])
+			if !ok {
+				return Signer{}, errors.New("the key entry's leaf index must be a decimal number without leading zeros, below 2^63")
+			}
+			s.KeyIndex = Index(int64(n))
+			f = f[2:]
+		}
+	}
+	if len(f) > 0 && string(f[0]) == "revoked" {
+		if len(f) < 2 {
+			return Signer{}, errors.New("\"revoked\" must be followed by the revocation's leaf index")
+		}
+		n, ok := parseDecimal(f[1])
+		if !ok {
+			return Signer{}, errors.New("the revocation's leaf index must be a decimal number without leading zeros, below 2^63")
+		}
+		s.RevokedIndex = Index(int64(n))
+		f = f[2:]
+	}
+	if len(f) > 0 {
+		return Signer{}, errors.New("a signer line is \"signer KEY[ ENTRY[ registered N]][ revoked N]\", fields separated by one space")
+	}
+	return s, nil
+}
+
+// Index returns a pointer to a leaf index, for Signer's optional fields.
+func Index(i int64) *int64 { return &i }
 
 // lineReader splits data into "\n"-terminated lines.
 type lineReader struct {

@@ -23,10 +23,12 @@ import (
 const (
 	CheckFormat     = "receipt format"
 	CheckCheckpoint = "checkpoint"
+	CheckWitnesses  = "witnesses"
 	CheckInclusion  = "inclusion proof"
 	CheckLeaf       = "leaf"
 	CheckSigner     = "signer key"
 	CheckSignature  = "statement signature"
+	CheckRevocation = "key revocation"
 	CheckFile       = "file digest"
 )
 
@@ -74,6 +76,16 @@ type Verifier struct {
 	mu   sync.Mutex
 	cps  map[string]*log.Checkpoint // verified checkpoints by their exact bytes
 	keys keyCache
+
+	cosigned func(signed []byte, log note.Verifier) error // see RequireCosignatures
+}
+
+// RequireCosignatures makes every checkpoint also pass check, such as a
+// witness policy's quorum of cosignatures (witness.Policy.Verify); a
+// checkpoint that fails it fails the "witnesses" check. Call it before
+// verifying anything.
+func (v *Verifier) RequireCosignatures(check func(signed []byte, log note.Verifier) error) {
+	v.cosigned = check
 }
 
 const maxCachedCheckpoints = 4096
@@ -113,7 +125,9 @@ func (v *Verifier) Verify(r *Receipt) (*Verified, error) {
 //     writes them;
 //  4. that the receipt has one signer key per signature, each hashing to
 //     the key id the signature names;
-//  5. every signature over the statement, with those keys.
+//  5. every signature over the statement, with those keys;
+//  6. where the receipt says, that each key's principal.key entry comes
+//     before the entry and its revocation after it.
 func (v *Verifier) VerifyAll(rs []*Receipt) ([]*Verified, []error) {
 	out := make([]*Verified, len(rs))
 	errs := make([]error, len(rs))
@@ -180,6 +194,9 @@ func (v *Verifier) verifyProof(r *Receipt) (*Verified, [][]byte, error) {
 		if kid := envelope.KeyID(s.PublicKey); kid != pe.Signatures[j].KeyID {
 			return nil, nil, fail(CheckSigner, "signer key %d has key id %s but signature %d names key %s", j, kid, j, pe.Signatures[j].KeyID)
 		}
+		if err := checkKeyLife(j, s, r.LeafIndex); err != nil {
+			return nil, nil, err
+		}
 	}
 	return &Verified{
 		Origin: cp.Origin, TreeSize: cp.Size, RootHash: cp.Hash, Checkpoint: r.Checkpoint,
@@ -188,6 +205,38 @@ func (v *Verifier) verifyProof(r *Receipt) (*Verified, [][]byte, error) {
 		PayloadType: pe.PayloadType, Payload: pe.PayloadBytes,
 		Signers: r.Signers,
 	}, pe.Sigs, nil
+}
+
+// checkKeyLife checks the signer's key was registered before the entry and
+// not revoked at or before it: a key counts from its principal.key entry up
+// to, not including, its principal.key-revocation entry.
+func checkKeyLife(j int, s Signer, leafIndex uint64) error {
+	if s.KeyIndex != nil && uint64(*s.KeyIndex) >= leafIndex {
+		return fail(CheckSigner, "signer key %d was registered at leaf %d, not before this entry at leaf %d", j, *s.KeyIndex, leafIndex)
+	}
+	if s.RevokedIndex == nil {
+		return nil
+	}
+	if s.KeyIndex != nil && *s.RevokedIndex <= *s.KeyIndex {
+		return fail(CheckSigner, "signer key %d is said to be revoked at leaf %d, not after its registration at leaf %d", j, *s.RevokedIndex, *s.KeyIndex)
+	}
+	if leafIndex >= uint64(*s.RevokedIndex) {
+		return fail(CheckRevocation, "signer key %d (%s) was revoked at leaf %d, and this entry is at leaf %d: statements signed with a revoked key do not count",
+			j, envelope.KeyID(s.PublicKey), *s.RevokedIndex, leafIndex)
+	}
+	return nil
+}
+
+// Revocations returns the signers whose key has been revoked since (always
+// after this entry, once the receipt verified).
+func (vr *Verified) Revocations() []Signer {
+	var out []Signer
+	for _, s := range vr.Signers {
+		if s.RevokedIndex != nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // checkpoint verifies a signed checkpoint, or finds it verified before.
@@ -252,6 +301,11 @@ func (v *Verifier) openCheckpoint(b []byte) (*log.Checkpoint, error) {
 	}
 	if len(cp.Hash) != sha256.Size {
 		return nil, fail(CheckCheckpoint, "the root hash is not 32 bytes")
+	}
+	if v.cosigned != nil {
+		if err := v.cosigned(b, v.nv); err != nil {
+			return nil, fail(CheckWitnesses, "%v", err)
+		}
 	}
 	return cp, nil
 }

@@ -28,6 +28,13 @@ type Entry struct {
 	ReceivedAt  time.Time
 	Refs        []string // index keys; written, not read back
 
+	// KeyIDs are the ids of the keys that signed the entry, for a principal's
+	// entry (nil for trialogd's own). Append refuses, with a
+	// *KeyRevokedError, an entry signed with a key revoked in the log: it
+	// reads the keys' revocations before the checks and again once it holds
+	// the log's lock, which revocations take too. Not stored.
+	KeyIDs [][]byte
+
 	// Check, if set, decides whether the entry may join the log given the
 	// domain state it reads from st, and records the entry's effect on that
 	// state with st.Put. Append calls it inside the append's transaction,
@@ -82,10 +89,30 @@ func (s *Store) Append(ctx context.Context, es []Entry) ([]Appended, error) {
 	if len(es) == 0 {
 		return nil, nil
 	}
+	return s.AppendAtomic(ctx, es, nil)
+}
+
+// AppendAtomic appends es as Append does and then, in the same transaction,
+// while it holds the log's lock, calls then with the results (then may be
+// nil; it may run more than once, in transactions of which only the last
+// commits). If then fails, nothing is appended and nothing then wrote is
+// kept: the error is returned. The credential changes that go with their log
+// entries (a key and its principal.key entry, a revocation and its entry)
+// are stored this way, so that neither exists without the other.
+func (s *Store) AppendAtomic(ctx context.Context, es []Entry, then func(ctx context.Context, tx *sql.Tx, res []Appended) error) ([]Appended, error) {
+	if len(es) == 0 {
+		out := []Appended{}
+		return out, s.tx(ctx, func(tx *sql.Tx) error {
+			if then == nil {
+				return nil
+			}
+			return then(ctx, tx, out)
+		})
+	}
 	var err error
 	for attempt := 1; ; attempt++ {
 		var out []Appended
-		out, err = s.appendOnce(ctx, es)
+		out, err = s.appendOnce(ctx, es, then)
 		if err == nil {
 			return out, nil
 		}
@@ -109,7 +136,7 @@ func retryable(err error) bool {
 	return errors.Is(err, errRaced)
 }
 
-func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) {
+func (s *Store) appendOnce(ctx context.Context, es []Entry, then func(ctx context.Context, tx *sql.Tx, res []Appended) error) ([]Appended, error) {
 	out := make([]Appended, len(es))
 	// READ COMMITTED: a locking read of a missing state row takes no gap
 	// lock, and plain reads see what other appends committed.
@@ -135,6 +162,10 @@ func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) 
 		byID[string(e.ID)] = e
 		byKey[string(idKey(e.ID))] = true
 	}
+	revoked, err := revokedAmong(ctx, tx, es)
+	if err != nil {
+		return nil, err
+	}
 	st := newTxState(tx)
 	inBatch := map[string]int{}
 	var dups [][2]int // (i, j): es[i] repeats the accepted es[j]
@@ -152,6 +183,10 @@ func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) 
 		}
 		if j, ok := inBatch[string(e.ID)]; ok {
 			dups = append(dups, [2]int{i, j})
+			continue
+		}
+		if err := firstRevoked(e.KeyIDs, revoked); err != nil {
+			out[i] = Appended{Entry: e, Err: err}
 			continue
 		}
 		if e.Check != nil {
@@ -176,6 +211,15 @@ func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) 
 		accepted = append(accepted, i)
 	}
 	if len(accepted) == 0 {
+		if then != nil {
+			var next int64
+			if err := tx.QueryRowContext(ctx, lockNextIndex).Scan(&next); err != nil {
+				return nil, fmt.Errorf("locking the log: %w", err)
+			}
+			if err := then(ctx, tx, out); err != nil {
+				return nil, err
+			}
+		}
 		return out, tx.Commit()
 	}
 	defer func() {
@@ -202,6 +246,19 @@ func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) 
 	if err := tx.QueryRowContext(ctx, lockNextIndex).Scan(&next); err != nil {
 		return nil, fmt.Errorf("locking the log: %w", err)
 	}
+	// A key revoked between the first reading and the lock: decide the
+	// batch again (its entries signed with the key are then refused).
+	// Revocations are numbered under this lock too, so once it is held no
+	// revocation can come before these entries.
+	acceptedEs := make([]Entry, 0, len(accepted))
+	for _, i := range accepted {
+		acceptedEs = append(acceptedEs, es[i])
+	}
+	if now, err := revokedAmong(ctx, tx, acceptedEs); err != nil {
+		return nil, err
+	} else if len(now) > 0 {
+		return nil, errRaced
+	}
 	rows := make([]any, 0, 8*len(accepted))
 	var refs []any
 	nRefs := 0
@@ -225,6 +282,11 @@ func (s *Store) appendOnce(ctx context.Context, es []Entry) ([]Appended, error) 
 	}
 	if _, err := tx.ExecContext(ctx, updateNextIndex, next); err != nil {
 		return nil, fmt.Errorf("advancing the log: %w", err)
+	}
+	if then != nil {
+		if err := then(ctx, tx, out); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err

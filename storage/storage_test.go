@@ -16,7 +16,7 @@ import (
 	"github.com/trialog/trialog/internal/testdb"
 )
 
-func newStore(t *testing.T) *Store {
+func newStore(t testing.TB) *Store {
 	t.Helper()
 	ctx := context.Background()
 	db, err := Open(ctx, testdb.DSN(t))

@@ -68,6 +68,9 @@ type Principal struct {
 	Name      string
 	Role      string
 	CreatedAt time.Time
+	// DeactivatedAt is set once the principal is deactivated: it then holds
+	// no token and every key it had is revoked.
+	DeactivatedAt *time.Time
 }
 
 // Key is a signing key registered to a principal.
@@ -75,15 +78,26 @@ type Key struct {
 	KeyID     []byte // SHA-256 of PublicKey
 	PublicKey ed25519.PublicKey
 	EntryID   []byte // the principal.key entry that logged it
+	// EntryIndex is that entry's leaf index, -1 when not recorded (keys
+	// registered before schema version 9 whose entry is not in the log).
+	EntryIndex int64
+	// RevokedIndex is the leaf index of the principal.key-revocation entry
+	// from which on the key no longer counts, -1 while it is valid;
+	// RevokedEntryID is that entry's id.
+	RevokedIndex   int64
+	RevokedEntryID []byte
 }
+
+// Revoked reports whether the key has been revoked.
+func (k Key) Revoked() bool { return k.RevokedIndex >= 0 }
 
 const (
 	insertPrincipal       = `INSERT INTO trialog_principals (id, name, role, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))`
 	insertToken           = `INSERT INTO trialog_tokens (token_hash, principal_id, created_at) VALUES (?, ?, UTC_TIMESTAMP(6))`
-	insertKey             = `INSERT INTO trialog_keys (key_id, principal_id, public_key, entry_id, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))`
-	selectByToken         = `SELECT p.id, p.name, p.role, p.created_at FROM trialog_tokens t JOIN trialog_principals p ON p.id = t.principal_id WHERE t.token_hash = ?`
-	selectPrincipal       = `SELECT id, name, role, created_at FROM trialog_principals WHERE id = ?`
-	selectKeys            = `SELECT key_id, public_key, entry_id FROM trialog_keys WHERE principal_id = ?`
+	insertKey             = `INSERT INTO trialog_keys (key_id, principal_id, public_key, entry_id, entry_index, created_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`
+	selectByToken         = `SELECT p.id, p.name, p.role, p.created_at, p.deactivated_at FROM trialog_tokens t JOIN trialog_principals p ON p.id = t.principal_id WHERE t.token_hash = ? AND p.deactivated_at IS NULL`
+	selectPrincipal       = `SELECT id, name, role, created_at, deactivated_at FROM trialog_principals WHERE id = ?`
+	selectKeys            = `SELECT key_id, public_key, entry_id, entry_index, revoked_index, revoked_entry_id FROM trialog_keys WHERE principal_id = ? ORDER BY created_at, key_id`
 	selectKeyOwner        = `SELECT principal_id FROM trialog_keys WHERE key_id = ?`
 	insertTokenIgnore     = `INSERT IGNORE INTO trialog_tokens (token_hash, principal_id, created_at) VALUES (?, ?, UTC_TIMESTAMP(6))`
 	insertPrincipalIgnore = `INSERT IGNORE INTO trialog_principals (id, name, role, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))`
@@ -93,25 +107,36 @@ const (
 var ErrDuplicateKey = errors.New("key already registered")
 
 // CreatePrincipal stores a principal, the hash of its API token and its keys
-// in one transaction.
+// in one transaction. Keys registered through the log use
+// CreatePrincipalLogged instead.
 func (s *Store) CreatePrincipal(ctx context.Context, p Principal, tokenHash []byte, keys []Key) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, insertPrincipal, p.ID, p.Name, p.Role); err != nil {
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertPrincipalTx(ctx, tx, p, tokenHash, keys) })
+}
+
+func insertPrincipalTx(ctx context.Context, tx *sql.Tx, p Principal, tokenHash []byte, keys []Key) error {
+	if _, err := tx.ExecContext(ctx, insertPrincipal, p.ID, p.Name, p.Role); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, insertToken, tokenHash, p.ID); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := insertKeyTx(ctx, tx, p.ID, k); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, insertToken, tokenHash, p.ID); err != nil {
-			return err
+	}
+	return nil
+}
+
+func insertKeyTx(ctx context.Context, tx *sql.Tx, principalID string, k Key) error {
+	idx := sql.NullInt64{Int64: k.EntryIndex, Valid: k.EntryIndex >= 0}
+	if _, err := tx.ExecContext(ctx, insertKey, k.KeyID, principalID, []byte(k.PublicKey), k.EntryID, idx); err != nil {
+		if isDuplicate(err) {
+			return fmt.Errorf("%w: %s", ErrDuplicateKey, hex.EncodeToString(k.KeyID))
 		}
-		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, insertKey, k.KeyID, p.ID, []byte(k.PublicKey), k.EntryID); err != nil {
-				if isDuplicate(err) {
-					return fmt.Errorf("%w: %s", ErrDuplicateKey, hex.EncodeToString(k.KeyID))
-				}
-				return err
-			}
-		}
-		return nil
-	})
+		return err
+	}
+	return nil
 }
 
 // EnsureAdmin makes sure a principal with the admin role exists under id and
@@ -142,7 +167,12 @@ func (s *Store) Principal(ctx context.Context, id string) (*Principal, error) {
 
 func (s *Store) scanPrincipal(row *sql.Row) (*Principal, error) {
 	var p Principal
-	err := row.Scan(&p.ID, &p.Name, &p.Role, &p.CreatedAt)
+	var deact sql.NullTime
+	err := row.Scan(&p.ID, &p.Name, &p.Role, &p.CreatedAt, &deact)
+	if deact.Valid {
+		t := deact.Time.UTC()
+		p.DeactivatedAt = &t
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -163,10 +193,18 @@ func (s *Store) Keys(ctx context.Context, principalID string) ([]Key, error) {
 	for rows.Next() {
 		var k Key
 		var pub []byte
-		if err := rows.Scan(&k.KeyID, &pub, &k.EntryID); err != nil {
+		var entryIdx, revIdx sql.NullInt64
+		if err := rows.Scan(&k.KeyID, &pub, &k.EntryID, &entryIdx, &revIdx, &k.RevokedEntryID); err != nil {
 			return nil, err
 		}
 		k.PublicKey = pub
+		k.EntryIndex, k.RevokedIndex = -1, -1
+		if entryIdx.Valid {
+			k.EntryIndex = entryIdx.Int64
+		}
+		if revIdx.Valid {
+			k.RevokedIndex = revIdx.Int64
+		}
 		keys = append(keys, k)
 	}
 	return keys, rows.Err()

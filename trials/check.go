@@ -39,6 +39,7 @@ func Register(r *statement.Registry) {
 		r.Register(statement.Kind{Name: k.name, Roles: anyRole, Parse: k.parse, Check: checkWrite, Apply: applyWrite})
 	}
 	r.Register(statement.Kind{Name: TypeDelegation, Parse: ParseDelegation, Check: checkDelegation, Apply: applyDelegation})
+	r.Register(statement.Kind{Name: TypeDelegationRevocation, Parse: ParseDelegationRevocation, Check: checkDelegationRevocation, Apply: applyDelegationRevocation})
 }
 
 // checkRegistration decides a trial.registration. A registration whose
@@ -183,7 +184,7 @@ func checkDelegation(ctx context.Context, r statement.State, caller statement.Ca
 // logs when owner delegates trial to principal.
 func DelegationStatement(trial, principal, owner string, now time.Time) []byte {
 	b, _ := json.Marshal(Delegation{
-		Header:      Header{Kind: TypeDelegation, TrialID: trial, IssuedAt: now.UTC().Format(time.RFC3339)},
+		Header:      Header{Kind: TypeDelegation, TrialID: trial, IssuedAt: now.UTC().Format(issuedAtFormat)},
 		Principal:   principal,
 		DelegatedBy: owner,
 	})

@@ -25,6 +25,10 @@ const (
 	// TypeDelegation is written only by trialogd, signed with its service
 	// key, when a trial's owner delegates (POST /v1/trials/{id}/delegates).
 	TypeDelegation = "trial.delegation"
+	// TypeDelegationRevocation is written only by trialogd, signed with its
+	// service key, when a trial's owner withdraws a delegation (DELETE
+	// /v1/trials/{id}/delegates/{principal}).
+	TypeDelegationRevocation = "trial.delegation-revocation"
 )
 
 // Milestone events.

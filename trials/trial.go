@@ -90,12 +90,22 @@ func Build(entries []statement.Logged) (*Trial, error) {
 		return nil, ErrUnknownTrial
 	}
 	for _, e := range entries {
-		// Only trialogd logs delegations (the Kind has no roles), and its
-		// check accepted only those made by the owner; a delegation naming
-		// anyone else as its maker is ignored all the same.
-		if d, ok := e.Statement.(*Delegation); ok && d.DelegatedBy == t.Owner {
+		// Only trialogd logs delegations and their revocations (the Kinds
+		// have no roles), and its checks accepted only those made by the
+		// owner; one naming anyone else as its maker is ignored all the
+		// same. In log order: a revocation ends the delegation before it,
+		// and a later delegation starts a new one.
+		switch d := e.Statement.(type) {
+		case *Delegation:
+			if d.DelegatedBy != t.Owner {
+				continue
+			}
 			if _, dup := t.Delegates[d.Principal]; !dup {
 				t.Delegates[d.Principal] = e.ID
+			}
+		case *DelegationRevocation:
+			if d.RevokedBy == t.Owner {
+				delete(t.Delegates, d.Principal)
 			}
 		}
 	}

@@ -8,6 +8,8 @@
 //     in-process Trillian) and the ratio of the two.
 //   - P2: p99 from submission to inclusion proof at half of P1's rate, with
 //     open-loop arrivals so that queueing shows.
+//   - P8: P2 again with a witness policy: every checkpoint is cosigned by a
+//     local litewitness (filippo.io/torchwood) before it is published.
 //   - the batch endpoint's entries/s for batches of 1,000.
 //   - P7, the mixed workload: record digests, trial statements on a trial
 //     with 10,000 entries and consent checks of a subject with 1,000 earlier
@@ -50,6 +52,8 @@ type options struct {
 	skipBaseline    bool
 	skipP2          bool
 	skipBatch       bool
+	skipP8          bool
+	p8Rate          float64
 	large           bool
 	cpuProfile      string
 	csv             string
@@ -72,6 +76,8 @@ func main() {
 	flag.BoolVar(&o.skipBaseline, "skip-baseline", false, "do not measure plain Trillian")
 	flag.BoolVar(&o.skipP2, "skip-p2", false, "do not measure P2")
 	flag.BoolVar(&o.skipBatch, "skip-batch", false, "do not measure the batch endpoint")
+	flag.Float64Var(&o.p8Rate, "p8-rate", 0, "measure only P8, at this rate (arrivals/s), and P2 at the same rate for comparison")
+	flag.BoolVar(&o.skipP8, "skip-p8", false, "do not measure P8 (P2 with a local litewitness cosigning every checkpoint)")
 	flag.BoolVar(&o.large, "large", false, "large-tree figures (P3, P5, P6)")
 	flag.StringVar(&o.sizes, "sizes", "10000,500000,1000000,1500000,2000000", "-large: tree sizes at which P1 is measured; P3 and P5 at 1000000 (else the largest)")
 	flag.StringVar(&o.csv, "csv", "", "-large: write P1 by tree size to this CSV file (for scripts/plot-throughput)")
@@ -98,6 +104,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.large {
 		return large(ctx, o)
+	}
+	if o.p8Rate > 0 {
+		return onlyP8(ctx, o)
 	}
 	if o.indexBytes > 0 {
 		return measureIndexBytes(ctx, o, o.indexBytes)
@@ -130,6 +139,14 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Printf("P2 open loop at %.0f/s (half of P1): p50 %v, p99 %v (target ≤ 1s), achieved %.0f/s, errors %d\n",
 			p1.rate/2, p2.p50, p2.p99, p2.rate, p2.errors)
+	}
+	if !o.skipP8 && p1.rate > 0 {
+		p8, err := measureP8(ctx, o, p1.rate/2)
+		if err != nil {
+			return fmt.Errorf("P8: %w", err)
+		}
+		fmt.Printf("P8 as P2, every checkpoint cosigned by a local litewitness first: p50 %v, p99 %v (target ≤ 1s), achieved %.0f/s, errors %d\n",
+			p8.p50, p8.p99, p8.rate, p8.errors)
 	}
 	if !o.skipBatch {
 		b, err := measureBatch(ctx, o)

@@ -69,6 +69,12 @@ type bench struct {
 }
 
 func startTrialogd(ctx context.Context, o options) (*bench, error) {
+	return startTrialogdWith(ctx, o, nil)
+}
+
+// startTrialogdWith is startTrialogd with the configuration amended by
+// amend, if set.
+func startTrialogdWith(ctx context.Context, o options, amend func(*daemon.Config)) (*bench, error) {
 	dsn, drop, err := freshDatabase(ctx, o.dsn, "trialog")
 	if err != nil {
 		return nil, err
@@ -88,6 +94,9 @@ func startTrialogd(ctx context.Context, o options) (*bench, error) {
 		MySQLDSN: dsn, DataDir: dir, Origin: "bench.trialog.example/log",
 		CheckpointInterval: 100 * time.Millisecond, SequencerInterval: 100 * time.Millisecond,
 		SequencerBatch: 4096, MaxBatch: 1000, QueueSize: 16384, ShutdownTimeout: 10 * time.Second,
+	}
+	if amend != nil {
+		amend(&cfg)
 	}
 	go func() { done <- daemon.Serve(sctx, cfg, slog.New(slog.DiscardHandler), ln) }()
 	b := &bench{
@@ -301,6 +310,12 @@ func measureP2(ctx context.Context, o options, rate float64) (result, error) {
 		return result{}, err
 	}
 	defer b.stop()
+	return openLoop(ctx, o, b, rate)
+}
+
+// openLoop submits at rate/s for o.duration, each arrival its own request
+// waiting for its proof, and reports latencies.
+func openLoop(ctx context.Context, o options, b *bench, rate float64) (result, error) {
 	// Pre-sign so that signing does not steal the server's CPU mid-run.
 	n := int(rate*o.duration.Seconds()) + 1
 	bodies := make([][]byte, n)

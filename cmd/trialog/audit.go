@@ -35,6 +35,7 @@ func runAudit(ctx context.Context, env *environ, args []string) error {
 	keyFlag := logKeyFlag(fl, env, "required")
 	state := fl.String("state", "", "directory that keeps the last checkpoint seen and the evidence of any fork (required)")
 	verbose := fl.Bool("v", false, "say what was checked even when all is well (audit is quiet on success, for cron)")
+	policy := witnessPolicyFlag(fl, env)
 	if err := parse(fl, args); err != nil {
 		return err
 	}
@@ -52,6 +53,13 @@ func runAudit(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return err
 	}
+	check, err := cosignatureCheck(*policy)
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		v.RequireCosignatures(check)
+	}
 	if err := os.MkdirAll(*state, 0o755); err != nil {
 		return err
 	}
@@ -62,7 +70,7 @@ func runAudit(ctx context.Context, env *environ, args []string) error {
 	}
 	latest, err := v.Checkpoint(served)
 	if err != nil {
-		return fmt.Errorf("the checkpoint %s serves does not verify with the log key (%v); nothing was saved", *url, err)
+		return fmt.Errorf("the checkpoint %s serves does not verify with the log key and witness policy (%v); nothing was saved", *url, err)
 	}
 	savedPath := filepath.Join(*state, stateCheckpoint)
 	saved, err := os.ReadFile(savedPath)

@@ -19,7 +19,14 @@ func TestHelp(t *testing.T) {
 		if name == "trial" {
 			args = []string{"trial", "show", "--help"}
 			c.run("trial", "outcomes", "--help").ok(t).has(t, "Example:\n  trialog trial outcomes")
-			c.run("trial", "--help").ok(t).has(t, "show", "outcomes")
+			c.run("trial", "--help").ok(t).has(t, "show", "outcomes", "undelegate")
+		}
+		if name == "principal" {
+			args = []string{"principal", "create", "--help"}
+			for _, sub := range []string{"rotate-token", "add-key", "revoke-key", "deactivate"} {
+				c.run("principal", sub, "--help").ok(t).has(t, "Example:\n  trialog principal "+sub, "--admin-token-file")
+			}
+			c.run("principal", "--help").ok(t).has(t, "create", "rotate-token", "add-key", "revoke-key", "deactivate")
 		}
 		r := c.run(args...).ok(t)
 		r.has(t, "Usage: trialog "+name, "Example:\n  trialog "+name, "Flags:")

@@ -95,7 +95,11 @@ func runEntry(ctx context.Context, env *environ, args []string) error {
 	fmt.Fprintf(w, "checkpoint %s, size %d, root %s\n", vr.Origin, vr.TreeSize, b64(vr.RootHash))
 	for _, s := range vr.Signers {
 		if s.KeyEntry != "" {
-			fmt.Fprintf(w, "signed by  key %s, registered by entry %s\n", s.KeyID(), s.KeyEntry)
+			life, err := checkKeyLife(ctx, cl, v, serviceKey, s)
+			if err != nil {
+				return fmt.Errorf("entry %s: signer key %s: %w", id, s.KeyID(), err)
+			}
+			fmt.Fprintf(w, "signed by  key %s, registered by entry %s%s\n", s.KeyID(), s.KeyEntry, life)
 		} else if b64(s.PublicKey) == serviceKey {
 			fmt.Fprintf(w, "signed by  key %s, trialogd's service key (as GET /v1/log announces it)\n", s.KeyID())
 		} else {

@@ -99,7 +99,7 @@ func commands() map[string]command {
 			"trialog trial show NCT01234567", runTrial},
 		"consent": {"the consent ledger: enroll, grant, withdraw, status (a patient, with their secret), check, erase, summary",
 			"trialog consent status --trial NCT01234567 --secret-file consent-secret.txt", runConsent},
-		"principal": {"register a principal and its keys with the admin token (principal create); its API token goes to a file",
+		"principal": {"manage principals with the admin token: create, rotate-token, add-key, revoke-key, deactivate",
 			"trialog principal create --admin-token-file .data/admin.token --name 'Acme Pharma' --role sponsor --pub acme.pub --token-out acme.token", runPrincipal},
 		"log": {"show the log's origin, keys and size, with its checkpoint verified",
 			"trialog log --url http://127.0.0.1:8080", runLog},

@@ -14,17 +14,12 @@ import (
 	"github.com/trialog/trialog/client"
 )
 
-// runPrincipal registers a principal with the admin token: trialog
+// runPrincipalCreate registers a principal with the admin token: trialog
 // principal create. The new principal's API token goes to a new file (mode
 // 0600) and is never printed.
-func runPrincipal(ctx context.Context, env *environ, args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return runPrincipal(ctx, env, []string{"create", "--help"})
-		}
-		return usageErrorf("name a subcommand: create")
-	}
-	fl := flagsWith(env, "principal create", commands()["principal"].summary, commands()["principal"].example, "")
+func runPrincipalCreate(ctx context.Context, env *environ, args []string) error {
+	c := principalCommands()["create"]
+	fl := flagsWith(env, "principal create", c.summary, c.example, "")
 	u := urlFlag(fl, env)
 	adminFile := fl.String("admin-token-file", "", "file holding the admin token (trialogd writes it to <data-dir>/admin.token) (required)")
 	name := fl.String("name", "", "the principal's name, e.g. the organisation (required)")
@@ -33,7 +28,7 @@ func runPrincipal(ctx context.Context, env *environ, args []string) error {
 	fl.Var(&pubs, "pub", "a public key file written by trialog keygen (PREFIX.pub); repeat for several keys")
 	quiet := fl.Bool("q", false, "print only the principal's id")
 	tokenOut := fl.String("token-out", "", "a new file for the principal's API token, written with mode 0600; the token is shown nowhere else (required)")
-	if err := parse(fl, args[1:]); err != nil {
+	if err := parse(fl, args); err != nil {
 		return err
 	}
 	if *name == "" || *role == "" || *tokenOut == "" {

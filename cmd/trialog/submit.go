@@ -469,8 +469,8 @@ func (s *submitter) awaitInclusion(ctx context.Context, ts []*target) {
 }
 
 // learnKeyEntry asks the server for one receipt, verifies it, and takes
-// from it the id of the principal.key entry that registered this key, for
-// the receipts built here.
+// from it the id and leaf index of the principal.key entry that registered
+// this key, for the receipts built here.
 func (s *submitter) learnKeyEntry(ctx context.Context, ts []*target) {
 	for _, t := range ts {
 		if t.err != nil {
@@ -489,7 +489,9 @@ func (s *submitter) learnKeyEntry(ctx context.Context, ts []*target) {
 			return
 		}
 		if len(r.Signers) == 1 && r.Signers[0].PublicKey.Equal(s.signer.PublicKey) {
-			s.signer.KeyEntry = r.Signers[0].KeyEntry
+			// The registration's leaf too; a revocation, should one
+			// already exist, is left to receipts fetched later.
+			s.signer.KeyEntry, s.signer.KeyIndex = r.Signers[0].KeyEntry, r.Signers[0].KeyIndex
 		}
 		return
 	}

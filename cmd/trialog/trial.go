@@ -24,24 +24,26 @@ func trialCommands() map[string]command {
 			"trialog trial outcomes NCT01234567", runTrialOutcomes},
 		"delegate": {"let another principal (a site, a CRO) submit for your trial (the owner's token)",
 			"trialog trial delegate --token-file acme.token --principal pr_5f0c… NCT01234567", runTrialDelegate},
+		"undelegate": {"withdraw a delegation of your trial; the principal's later trial statements are refused (the owner's token)",
+			"trialog trial undelegate --token-file acme.token --principal pr_5f0c… NCT01234567", runTrialUndelegate},
 	}
 }
 
 func runTrial(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(env.stdout, "Usage: trialog trial show|outcomes|delegate [flags] TRIAL_ID\n\nSubcommands:")
-		for _, n := range []string{"show", "outcomes", "delegate"} {
-			fmt.Fprintf(env.stdout, "  %-9s %s\n", n, trialCommands()[n].summary)
+		fmt.Fprintln(env.stdout, "Usage: trialog trial show|outcomes|delegate|undelegate [flags] TRIAL_ID\n\nSubcommands:")
+		for _, n := range []string{"show", "outcomes", "delegate", "undelegate"} {
+			fmt.Fprintf(env.stdout, "  %-10s %s\n", n, trialCommands()[n].summary)
 		}
 		fmt.Fprintln(env.stdout, "\nRun trialog trial show --help for the flags.")
 		if len(args) == 0 {
-			return usageErrorf("name a subcommand: show, outcomes or delegate")
+			return usageErrorf("name a subcommand: show, outcomes, delegate or undelegate")
 		}
 		return nil
 	}
 	c, ok := trialCommands()[args[0]]
 	if !ok {
-		return usageErrorf("unknown subcommand %q: use show, outcomes or delegate", args[0])
+		return usageErrorf("unknown subcommand %q: use show, outcomes, delegate or undelegate", args[0])
 	}
 	return c.run(ctx, env, args[1:])
 }
@@ -294,6 +296,8 @@ func describe(st json.RawMessage) (typ, details string) {
 		if d := str("doi"); d != "" {
 			parts = append(parts, "doi "+d)
 		}
+	case "trial.delegation-revocation":
+		parts = append(parts, "withdraws the delegation of "+str("principal"))
 	case "trial.delegation":
 		for _, k := range []string{"principal", "delegate"} {
 			if p := str(k); p != "" {

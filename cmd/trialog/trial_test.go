@@ -170,7 +170,7 @@ func TestTrialFake(t *testing.T) {
 	mutate("entry dropped from timeline", func() { f.timeline.Entries = f.timeline.Entries[:3] }, outcomes, "is not a proven entry")
 
 	c.run("trial", "show", "NCT99999999").fails(t, exitFailure, "not registered")
-	c.run("trial").fails(t, exitUsage, "show, outcomes or delegate")
+	c.run("trial").fails(t, exitUsage, "show, outcomes, delegate or undelegate")
 	c.run("trial", "list").fails(t, exitUsage, "unknown subcommand")
 	c.run("trial", "show").fails(t, exitUsage, "one trial id")
 }

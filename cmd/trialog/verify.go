@@ -37,6 +37,7 @@ func runVerify(ctx context.Context, env *environ, args []string) error {
 	files := fs.String("files", "", "directory of the files that the receipts notarize: DIR/x for RECEIPTS/x.receipt, as submit writes them")
 	quiet := fs.Bool("q", false, "print nothing for valid receipts")
 	verbose := fs.Bool("v", false, "print each receipt's statement, signers and checkpoint")
+	policy := witnessPolicyFlag(fs, env)
 	rest, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -54,6 +55,13 @@ func runVerify(ctx context.Context, env *environ, args []string) error {
 	v, err := receipt.NewVerifier(key)
 	if err != nil {
 		return err
+	}
+	check, err := cosignatureCheck(*policy)
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		v.RequireCosignatures(check)
 	}
 	items, err := listReceipts(rest, *files)
 	if err != nil {
@@ -82,6 +90,7 @@ func runVerify(ctx context.Context, env *environ, args []string) error {
 			if it.file != "" {
 				line += "  file " + it.file
 			}
+			line += revocationNote(it.vr)
 			fmt.Fprintln(env.stdout, line)
 		}
 	}
@@ -92,6 +101,19 @@ func runVerify(ctx context.Context, env *environ, args []string) error {
 		return errReported{failed}
 	}
 	return ctx.Err()
+}
+
+// revocationNote says, for a receipt whose signer's key was revoked since,
+// that the entry was logged before the revocation: it stays valid.
+func revocationNote(vr *receipt.Verified) string {
+	var parts []string
+	for _, s := range vr.Revocations() {
+		parts = append(parts, fmt.Sprintf("logged before key %s was revoked at leaf %d", s.KeyID()[:16], *s.RevokedIndex))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "  (valid: " + strings.Join(parts, "; ") + ")"
 }
 
 func orUnknown(s string) string {
@@ -112,7 +134,14 @@ func printVerified(env *environ, it *verifyItem) {
 	for _, s := range vr.Signers {
 		reg := "no key entry: the key is not a principal's (trialogd's service key is given by trialog log)"
 		if s.KeyEntry != "" {
-			reg = "registered by entry " + s.KeyEntry + " (check it with trialog entry " + s.KeyEntry + ")"
+			reg = "registered by entry " + s.KeyEntry
+			if s.KeyIndex != nil {
+				reg += fmt.Sprintf(" at leaf %d", *s.KeyIndex)
+			}
+			reg += " (check it with trialog entry " + s.KeyEntry + ")"
+		}
+		if s.RevokedIndex != nil {
+			reg += fmt.Sprintf("; revoked at leaf %d, after this entry: the signature counts", *s.RevokedIndex)
 		}
 		fmt.Fprintf(w, "  signed by  key %s, %s\n", s.KeyID(), reg)
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,7 @@ import (
 	"github.com/trialog/trialog/trials"
 	"github.com/trialog/trialog/trials/trialsvc"
 	"github.com/trialog/trialog/web"
+	"github.com/trialog/trialog/witness"
 )
 
 // Config is trialogd's configuration. Every field has a flag in
@@ -67,6 +69,11 @@ type Config struct {
 	Evidence []engine.Evidence
 	// AccessLog logs one line per HTTP request (internal/accesslog).
 	AccessLog bool
+	// WitnessPolicyFile, if set, is a witness policy (Sigsum/Tessera
+	// format): checkpoints are published only once its quorum cosigned.
+	WitnessPolicyFile string
+	WitnessTimeout    time.Duration
+	WitnessRefresh    time.Duration
 }
 
 // Run starts trialogd on cfg.Listen and serves until ctx ends, then shuts
@@ -91,6 +98,18 @@ var errTermLost = errors.New("lost the leadership of the log")
 // and signing, stands by again and campaigns anew. In the external mode
 // every process serves and only the elected one signs checkpoints.
 func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener) error {
+	var policy *witness.Policy
+	if cfg.WitnessPolicyFile != "" {
+		b, err := os.ReadFile(cfg.WitnessPolicyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("reading the witness policy: %w", err)
+		}
+		if policy, err = witness.ParsePolicy(b); err != nil {
+			ln.Close()
+			return fmt.Errorf("%s: %w", cfg.WitnessPolicyFile, err)
+		}
+	}
 	db, err := openWithRetry(ctx, cfg.MySQLDSN, logger)
 	if err != nil {
 		ln.Close()
@@ -129,7 +148,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 		defer cancel()
 		return srv.Shutdown(sctx)
 	}
-	l := &logRun{cfg: cfg, logger: logger, db: db, reg: reg, front: front, ln: ln, serveErr: serveErr, stopHTTP: stopHTTP}
+	l := &logRun{cfg: cfg, policy: policy, logger: logger, db: db, reg: reg, front: front, ln: ln, serveErr: serveErr, stopHTTP: stopHTTP}
 
 	if err := storage.Migrate(ctx, db, embedded); err != nil {
 		stopHTTP()
@@ -189,6 +208,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 // replica.
 type logRun struct {
 	cfg      Config
+	policy   *witness.Policy // nil without --witness-policy
 	logger   *slog.Logger
 	db       *sql.DB
 	reg      *prometheus.Registry
@@ -261,6 +281,9 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 		MaxBatch:           cfg.MaxBatch,
 		QueueSize:          cfg.QueueSize,
 		NodeCacheLeaves:    nodeLeaves,
+		WitnessPolicy:      l.policy,
+		WitnessTimeout:     cfg.WitnessTimeout,
+		WitnessRefresh:     cfg.WitnessRefresh,
 	})
 	if err != nil {
 		return fail(err)
@@ -296,7 +319,8 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 	// The pages (/patient, /trials/{id}, /log) beside the API.
 	l.front.serve(web.Mount(api.Handler(), web.Options{Logger: logger}))
 	logger.Info("trialogd serving", "addr", l.ln.Addr().String(), "origin", lg.Origin(), "tree_id", lg.TreeID(),
-		"public_key", lg.PublicKey(), "admin_token_file", dir.AdminTokenPath(), "trillian", trillianMode(cfg))
+		"public_key", lg.PublicKey(), "admin_token_file", dir.AdminTokenPath(), "trillian", trillianMode(cfg),
+		"witness_quorum", quorumName(l.policy))
 
 	select {
 	case err = <-l.serveErr:
@@ -349,4 +373,11 @@ func openWithRetry(ctx context.Context, dsn string, logger *slog.Logger) (*sql.D
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+func quorumName(p *witness.Policy) string {
+	if p == nil {
+		return "none (no witness policy)"
+	}
+	return p.Quorum()
 }

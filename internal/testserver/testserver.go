@@ -69,15 +69,35 @@ func (w tWriter) Write(p []byte) (int, error) {
 // stopped when the test ends.
 func Start(t *testing.T, cfg daemon.Config) *Server {
 	t.Helper()
+	s := StartLogging(t, cfg, nil)
+	s.WaitReady(t)
+	return s
+}
+
+// StartLogging runs trialogd with cfg, its log going to t.Log and to logs
+// too if set, without waiting for it to be ready. It is stopped when the
+// test ends.
+func StartLogging(t *testing.T, cfg daemon.Config, logs io.Writer) *Server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{URL: "http://" + ln.Addr().String(), Config: cfg, cancel: cancel, done: make(chan error, 1)}
-	logger := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var out io.Writer = tWriter{t}
+	if logs != nil {
+		out = io.MultiWriter(out, logs)
+	}
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	go func() { s.done <- daemon.Serve(ctx, cfg, logger, ln) }()
 	t.Cleanup(func() { s.Stop(t) })
+	return s
+}
+
+// WaitReady waits until /readyz answers 200.
+func (s *Server) WaitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -89,13 +109,12 @@ func Start(t *testing.T, cfg daemon.Config) *Server {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("trialogd did not become ready within 60s")
-	return nil
 }
 
 // Stop shuts the server down as SIGTERM does and waits for it.

@@ -31,6 +31,8 @@ type Store interface {
 	LatestCheckpoint(ctx context.Context) (*storage.Checkpoint, error)
 	CheckpointAt(ctx context.Context, size int64) (*storage.Checkpoint, error)
 	LeafHashes(ctx context.Context, from, to int64) ([][]byte, error)
+	StoreCosigned(ctx context.Context, size int64, note []byte) error
+	LatestCosigned(ctx context.Context) (*storage.Checkpoint, error)
 }
 
 // Run runs every conformance test, each on a new store from newStore (an
@@ -47,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"EntryByIDInCheck", testEntryByID},
 		{"Refs", testRefs},
 		{"Checkpoints", testCheckpoints},
+		{"CosignedCheckpoints", testCosigned},
 		{"ConcurrentAppendersOneKey", testConcurrentOneKey},
 		{"ConcurrentCreatorsOneKey", testConcurrentCreate},
 	} {
@@ -269,6 +272,36 @@ func testCheckpoints(t *testing.T, s Store) {
 	}
 	if c, err := s.CheckpointAt(ctx, 3); err != nil || !bytes.Equal(c.RootHash, root(3)) {
 		t.Fatalf("CheckpointAt(3) = %v, %v", c, err)
+	}
+}
+
+// A checkpoint's cosigned note is kept beside its signed note, replaced
+// when re-witnessed; the latest cosigned is the largest size that has one.
+func testCosigned(t *testing.T, s Store) {
+	ctx := context.Background()
+	if _, err := s.LatestCosigned(ctx); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("LatestCosigned of a new log: %v", err)
+	}
+	if err := s.StoreCosigned(ctx, 1, []byte("n1+w")); err == nil {
+		t.Fatal("cosignatures recorded on a checkpoint that does not exist")
+	}
+	root := bytes.Repeat([]byte{1}, 32)
+	for _, size := range []int64{1, 2} {
+		if err := s.StoreCheckpoint(ctx, storage.Checkpoint{TreeSize: size, RootHash: root, Note: []byte("signed")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, note := range []string{"n1+w at t1", "n1+w at t2", "n1+w at t2"} {
+		if err := s.StoreCosigned(ctx, 1, []byte(note)); err != nil {
+			t.Fatalf("storing %q: %v", note, err)
+		}
+	}
+	c, err := s.LatestCosigned(ctx)
+	if err != nil || c.TreeSize != 1 || string(c.Note) != "n1+w at t2" || !bytes.Equal(c.RootHash, root) {
+		t.Fatalf("LatestCosigned = %+v, %v", c, err)
+	}
+	if sc, err := s.CheckpointAt(ctx, 1); err != nil || string(sc.Note) != "signed" {
+		t.Fatalf("the signed note changed: %+v, %v", sc, err)
 	}
 }
 
