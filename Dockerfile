@@ -19,7 +19,9 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=dev
+# go generate ./web builds the pages' verifier (WebAssembly), which trialogd embeds.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    go generate ./web && \
     go build -ldflags "-s -w -X github.com/trialog/trialog/internal/buildinfo.version=${VERSION}" \
       -o /out/ ./cmd/trialogd ./cmd/trialog
 

@@ -16,7 +16,7 @@ TRIALOG_URL ?= http://127.0.0.1:8080
 IMAGE_TAG   ?= dev
 export DATA_DIR
 
-.PHONY: help build bin/trialogd bin/trialog bin/litewitness trillian run demo test fhirclient deploy-check image fuzz bench bench-large lint db-stop clean
+.PHONY: help build pages bin/trialogd bin/trialog bin/litewitness trillian run demo test fhirclient deploy-check image fuzz bench bench-large lint db-stop clean
 
 help: ## list the targets
 	@echo 'usage: make TARGET [VAR=value ...]'
@@ -29,8 +29,11 @@ help: ## list the targets
 
 build: bin/trialogd bin/trialog ## build bin/trialogd and bin/trialog
 
+pages: ## build the pages' verifier (web/wasm to WebAssembly) into web/assets, which trialogd embeds
+	cd web && $(GO) generate .
+
 # go build decides what is stale, so these always run.
-bin/trialogd:
+bin/trialogd: pages
 	$(GO) build -o $@ ./cmd/trialogd
 
 bin/trialog:
@@ -70,7 +73,7 @@ demo: bin/trialog ## register a demo principal, notarize a sample document, veri
 	fi
 	bin/trialog demo --url '$(TRIALOG_URL)' --admin-token-file '$(DATA_DIR)/admin.token'
 
-test: trillian fhirclient bin/litewitness ## go vet, then every test (needs MariaDB; see deploy/mariadb-local.sh), then the deployment files
+test: trillian fhirclient bin/litewitness ## go vet, then every test (needs MariaDB; see deploy/mariadb-local.sh; the page tests need chromium), then the deployment files
 	$(GO) vet $(PKGS)
 	TRIALOG_TRILLIAN_BIN='$(TRILLIAN_BIN)' LITEWITNESS='$(CURDIR)/bin/litewitness' $(GO) test -count=1 $(GOTESTFLAGS) $(PKGS)
 	$(MAKE) --no-print-directory deploy-check
@@ -124,7 +127,8 @@ db-stop: ## stop the private MariaDB that deploy/mariadb-local.sh may have start
 	deploy/mariadb-local.sh stop
 
 clean: ## remove build and test outputs (keeps DATA_DIR: keys, admin token, private MariaDB)
-	rm -rf bin
+	rm -rf bin web/testdata/screenshots
+	rm -f web/assets/verifier.wasm web/assets/wasm_exec.js
 	find . -type d -name '.?*' -prune -o -type f \
 		\( -name '*.test' -o -name '*.prof' -o -name '*.pprof' -o -name 'coverage*.out' -o -name 'coverage*.html' -o -name '*.coverprofile' -o -name 'cover.out' \) \
 		-print -exec rm -f {} +

@@ -96,3 +96,63 @@ func (s *publisher) writeAnchors(p *Published) error {
 	}
 	return nil
 }
+
+// SizeEvidence is a record, kept outside the database, of the size of the
+// latest tree the log published, where the record holds a size rather than
+// a checkpoint: a witness, which answers add-checkpoint with the size it
+// last cosigned (C2SP tlog-witness).
+type SizeEvidence interface {
+	// KnownSizes is shown the latest checkpoint note the database holds
+	// (already signed: nothing new is signed) and returns the size each of
+	// its records knows. A record that cannot be read is reported in its
+	// KnownSize's Err, not as an error: it proves nothing either way.
+	KnownSizes(ctx context.Context, signed []byte) ([]KnownSize, error)
+}
+
+// KnownSize is one record's answer to SizeEvidence.KnownSizes.
+type KnownSize struct {
+	// Where names the record in messages.
+	Where string
+	// Size is the largest tree size of the log it knows; valid when Err is
+	// nil.
+	Size uint64
+	Err  error
+}
+
+// checkSizes refuses a start when a size record outside the database knows
+// a larger tree than the database's latest checkpoint, stored. Records that
+// cannot be read are logged and skipped: publication still needs the
+// witness quorum, which refuses a tree inconsistent with what it cosigned.
+func (s *publisher) checkSizes(ctx context.Context, stored *Published) error {
+	if len(s.sizeEvidence) == 0 {
+		return nil
+	}
+	if stored == nil {
+		s.log.Info("the database holds no checkpoint yet; the witnesses are not asked for the size they cosigned")
+		return nil
+	}
+	for _, e := range s.sizeEvidence {
+		ks, err := e.KnownSizes(ctx, stored.Note)
+		if err != nil {
+			return err
+		}
+		for _, k := range ks {
+			if k.Err != nil {
+				s.log.Warn("could not ask a witness, at start, for the size of the log it cosigned; the database is not checked against it", "witness", k.Where, "err", k.Err)
+				continue
+			}
+			if k.Size <= stored.Size {
+				s.log.Info("a witness's cosigned size is within the database's checkpoints", "witness", k.Where, "witness_size", k.Size, "database_size", stored.Size)
+				continue
+			}
+			// Another process of the log may have signed, and the
+			// witnesses cosigned, a larger checkpoint since stored was
+			// read: only the database's latest checkpoint now counts.
+			if cp, err := s.store.LatestCheckpoint(ctx); err == nil && uint64(cp.TreeSize) >= k.Size {
+				continue
+			}
+			return fmt.Errorf("%w: witness %s cosigned a checkpoint of size %d, but the database's latest checkpoint is of size %d: the database was rolled back or rows were removed; refusing to start (see \"Restore safety\" in docs/operations.md)", ErrRolledBack, k.Where, k.Size, stored.Size)
+		}
+	}
+	return nil
+}

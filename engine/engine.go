@@ -346,6 +346,15 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		s.setPublished(mine)
 	}
 	if s.witness != nil {
+		s.publisher.sizeEvidence = append(s.publisher.sizeEvidence, witnessSizes{s.witness})
+	}
+	// Before anything is signed: the witnesses know the size they last
+	// cosigned, which a restore of the database and data directory does
+	// not roll back.
+	if err := s.checkSizes(ctx, stored); err != nil {
+		return nil, err
+	}
+	if s.witness != nil {
 		if err := s.loadCosigned(ctx); err != nil {
 			return nil, err
 		}

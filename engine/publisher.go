@@ -47,6 +47,10 @@ type publisher struct {
 	evidence   []Evidence  // records of published checkpoints outside the database
 	mayPublish func() bool // nil, or whether this process may sign now (elected)
 
+	// sizeEvidence are records of published tree sizes outside the
+	// database: the witnesses, with a policy.
+	sizeEvidence []SizeEvidence
+
 	cpMu    sync.Mutex
 	cp      *Published    // latest signed checkpoint (published too without a witness policy)
 	cpChang chan struct{} // closed and replaced when Published() changes

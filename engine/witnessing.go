@@ -220,3 +220,20 @@ func (s *publisher) setCosigned(p *Published) {
 	close(s.cpChang)
 	s.cpChang = make(chan struct{})
 }
+
+// witnessSizes asks the policy's witnesses for the size they last cosigned
+// (witness.Collector.Probe), as start-up evidence against a rolled-back
+// database.
+type witnessSizes struct{ c *witness.Collector }
+
+func (w witnessSizes) KnownSizes(ctx context.Context, signed []byte) ([]KnownSize, error) {
+	ks, err := w.c.Probe(ctx, signed)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KnownSize, len(ks))
+	for i, k := range ks {
+		out[i] = KnownSize{Where: k.Witness, Size: k.Size, Err: k.Err}
+	}
+	return out, nil
+}

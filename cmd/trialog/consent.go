@@ -198,6 +198,7 @@ func runConsentEnroll(ctx context.Context, env *environ, args []string) error {
 	trial := trialFlag(fl)
 	out := fl.String("secret-out", "", "a new file for the patient's secret, for their consent receipt; written with mode 0600, never overwritten, and the secret is never printed (required)")
 	quiet := fl.Bool("q", false, "print only the subject reference")
+	rf := receiptFlags(fl, env)
 	if err := consentParse(fl, args); err != nil {
 		return err
 	}
@@ -214,6 +215,14 @@ func runConsentEnroll(ctx context.Context, env *environ, args []string) error {
 	tok, err := readToken(*tokenFile)
 	if err != nil {
 		return err
+	}
+	var receipt *pendingReceipt
+	if *rf.path != "" {
+		// Before minting: a receipt that cannot be written is a secret lost.
+		if receipt, err = rf.open(ctx, *url); err != nil {
+			return err
+		}
+		defer receipt.abandon()
 	}
 	// The file first: a secret that cannot be saved is lost.
 	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -248,6 +257,11 @@ func runConsentEnroll(ctx context.Context, env *environ, args []string) error {
 		return fmt.Errorf("subject %s was enrolled, but its secret could not be saved in %s (%v); enrol another subject for the patient", s.Subject, *out, err)
 	}
 	saved = true
+	if receipt != nil {
+		if err := receipt.write(s.TrialID, s.SubjectSecret, time.Now()); err != nil {
+			return fmt.Errorf("subject %s was enrolled and its secret saved in %s, but the receipt could not be written: %w", s.Subject, *out, err)
+		}
+	}
 	w := env.stdout
 	if *quiet {
 		fmt.Fprintln(w, s.Subject)
@@ -258,6 +272,10 @@ func runConsentEnroll(ctx context.Context, env *environ, args []string) error {
 	fmt.Fprintf(w, "it is shown this once, and trialog keeps only a hash of it. With it the patient sees\n")
 	fmt.Fprintf(w, "their consent and every use of their data:\n")
 	fmt.Fprintf(w, "  trialog consent status --url %s --trial %s --secret-file FILE\n", *url, s.TrialID)
+	if receipt != nil {
+		fmt.Fprintf(w, "Or print the consent receipt %s (mode 0600; it holds the secret and the QR code of\n", *rf.path)
+		fmt.Fprintf(w, "the patient's page) and hand it over; then delete both files.\n")
+	}
 	fmt.Fprintf(w, "Log their consent with trialog consent grant --subject %s.\n", s.Subject)
 	return nil
 }

@@ -538,6 +538,10 @@ func TestWitnessRestart(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Unreachable at start, the witness did not block it: it is logged.
+	if !strings.Contains(w.logs.String(), "could not ask a witness, at start") {
+		t.Fatalf("the unreachable witness at start was not logged:\n%s", w.logs.String())
+	}
 	w.lw.Restart(t)
 	w.srv.WaitReady(t)
 }

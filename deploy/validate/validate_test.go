@@ -67,6 +67,9 @@ func TestDockerfile(t *testing.T) {
 	if stages[len(stages)-1].Name != "trialogd" {
 		t.Errorf("the last stage is %q: a plain `docker build .` must give trialogd", stages[len(stages)-1].Name)
 	}
+	if !strings.Contains(string(b), "go generate ./web") {
+		t.Error("the image does not build the pages' verifier (go generate ./web): its pages could not verify")
+	}
 	if !strings.Contains(string(b), "CGO_ENABLED=0") {
 		t.Error("binaries are not built with CGO_ENABLED=0: they would not run on a static base")
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/trialog/trialog/storage"
 	"github.com/trialog/trialog/trials"
 	"github.com/trialog/trialog/trials/trialsvc"
+	"github.com/trialog/trialog/web"
 	"github.com/trialog/trialog/witness"
 )
 
@@ -421,7 +422,8 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 		wg.Wait()
 		close(pipeDone)
 	}()
-	l.front.serve(api.Handler())
+	// The pages (/patient, /trials/{id}, /log) beside the API.
+	l.front.serve(web.Mount(api.Handler(), web.Options{Logger: logger}))
 	logger.Info("trialogd serving", "addr", l.ln.Addr().String(), "admin_addr", l.adminAddr, "tls", cfg.TLSCert != "",
 		"origin", lg.Origin(), "tree_id", lg.TreeID(),
 		"public_key", lg.PublicKey(), "admin_token_file", dir.AdminTokenPath(), "trillian", trillianMode(cfg),
