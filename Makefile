@@ -110,6 +110,7 @@ bench: ## quick figures: P1 (with plain Trillian and the ratio), P2, the batch r
 	$(GO) run ./cmd/trialog-bench $(BENCHFLAGS)
 	@echo 'P4 offline receipt verification, one core, every check (target ≥ 20,000 receipts/s per core):'
 	$(GO) test -run '^$$' -bench 'VerifyReceipts$$' -benchtime 2s -cpu 1 ./receipt | grep -E 'receipts/s|^ok'
+	$(GO) test -run '^$$' -bench 'WorstBodies' -benchtime 200ms -cpu 1 ./internal/strictjson | grep -E 'ms/KiB|^ok'
 
 bench-large: ## large-tree figures (P3, P5, P6) on one log grown to 2M entries; writes docs/perf/; about 12 minutes
 	mkdir -p docs/perf

@@ -85,15 +85,12 @@ func (s *publisher) readAnchors(ctx context.Context) (*Published, string, error)
 }
 
 // writeAnchors records a checkpoint just signed and stored in every anchor
-// file. A crash can leave the previous one, which is an earlier checkpoint
-// and still a valid anchor.
+// file, durably (writeFileAtomic). A crash can leave the previous one,
+// which is an earlier checkpoint and still a valid anchor, never a partial
+// file.
 func (s *publisher) writeAnchors(p *Published) error {
 	for _, path := range s.anchorPaths() {
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, p.Note, 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, path); err != nil {
+		if err := writeFileAtomic(path, p.Note, 0o644); err != nil {
 			return err
 		}
 	}

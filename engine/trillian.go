@@ -21,6 +21,7 @@ import (
 	"github.com/google/trillian/util/clock"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/trialog/trialog/internal/throttle"
@@ -44,10 +45,10 @@ type EmbeddedOptions struct {
 }
 
 // Embedded is Trillian's log server, admin server and sequencer running in
-// this process on trialog's database, reached over a loopback gRPC
-// connection exactly as an external Trillian would be.
+// this process on trialog's database, reached over an in-memory gRPC
+// connection (no network port) exactly as an external Trillian would be.
 type Embedded struct {
-	// Conn reaches the embedded servers over loopback gRPC (tree admin).
+	// Conn reaches the embedded servers over in-memory gRPC (tree admin).
 	Conn *grpc.ClientConn
 	// Log calls the embedded log server directly, without gRPC.
 	Log      trillian.TrillianLogClient
@@ -77,10 +78,10 @@ func StartEmbedded(ctx context.Context, db *sql.DB, opts EmbeddedOptions) (*Embe
 		LogStorage:   mysql.NewLogStorage(db, nil),
 		QuotaManager: quota.Noop(), // a nil QuotaManager crashes the sequencer
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listening for embedded Trillian: %w", err)
-	}
+	// In memory, not on a TCP port: Trillian's gRPC API has no
+	// authentication, and any local process able to call AddSequencedLeaves
+	// could put a leaf that is not trialog's into the tree.
+	lis := bufconn.Listen(4 << 20)
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxGRPCMessage), grpc.MaxSendMsgSize(maxGRPCMessage))
 	logServer := server.NewTrillianLogRPCServer(registry, clock.System)
 	trillian.RegisterTrillianLogServer(srv, logServer)
@@ -109,7 +110,11 @@ func StartEmbedded(ctx context.Context, db *sql.DB, opts EmbeddedOptions) (*Embe
 			e.log.Error("embedded Trillian gRPC server stopped", "err", err)
 		}
 	}()
-	e.Conn, err = Dial(lis.Addr().String())
+	var err error
+	e.Conn, err = grpc.NewClient("passthrough:///embedded-trillian",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)))
 	if err != nil {
 		srv.Stop()
 		return nil, err

@@ -50,6 +50,11 @@ type Config struct {
 	// rate). Zero turns rate limiting off.
 	RateLimit float64
 	RateBurst int
+	// AuthFailureRate is the failed authentications per second one client
+	// address may make, AuthFailureBurst how many at once; beyond them it is
+	// answered 429. Zero or negative rate turns the limit off.
+	AuthFailureRate  float64
+	AuthFailureBurst int
 }
 
 // handlerFunc is an API handler: it decodes the request, calls a service
@@ -66,6 +71,7 @@ type API struct {
 
 	unavailable *throttle.Throttle
 	limits      *limiters
+	authGuard   *authGuard
 	router      *mux.Router
 	lg          *slog.Logger
 	gather      prometheus.Gatherer
@@ -85,7 +91,8 @@ func New(cfg Config) *API {
 	}
 	a := &API{log: cfg.Log, principals: cfg.Principals, trials: cfg.Trials, consent: cfg.Consent,
 		router: mux.NewRouter(), lg: cfg.Logger, gather: cfg.Gatherer, unavailable: throttle.New(10 * time.Second),
-		limits: newLimiters(cfg.RateLimit, cfg.RateBurst)}
+		limits:    newLimiters(cfg.RateLimit, cfg.RateBurst),
+		authGuard: newAuthGuard(cfg.AuthFailureRate, cfg.AuthFailureBurst)}
 	a.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "trialog_http_request_duration_seconds",
 		Help:    "HTTP request latency by route and status code.",
@@ -97,7 +104,7 @@ func New(cfg Config) *API {
 }
 
 // Handler is the API's http.Handler.
-func (a *API) Handler() http.Handler { return a.router }
+func (a *API) Handler() http.Handler { return a.recovering(a.router) }
 
 // routes lists the whole API surface.
 func (a *API) routes() {

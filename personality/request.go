@@ -3,6 +3,8 @@ package personality
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"github.com/trialog/trialog/internal/accesslog"
+	"github.com/trialog/trialog/internal/strictjson"
+	"github.com/trialog/trialog/principals"
 	"github.com/trialog/trialog/statement"
 )
 
@@ -41,7 +45,12 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	return io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	if mbe := (*http.MaxBytesError)(nil); err != nil && !errors.As(err, &mbe) {
+		// A broken chunked encoding or a client that went away.
+		return nil, errInvalid("the request body could not be read: %v", err)
+	}
+	return b, err
 }
 
 // decodeJSON reads a JSON request body strictly into v.
@@ -50,27 +59,30 @@ func decodeJSON(r *http.Request, limit int64, v any) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errInvalid("the body is not the expected JSON object: %s", strings.TrimPrefix(err.Error(), "json: "))
+	// The same I-JSON reader as signed statements: no duplicate or
+	// case-variant keys, no trailing data, at most 64 levels, linear cost.
+	if err := strictjson.Unmarshal(b, v); err != nil {
+		return errInvalid("the body is not the expected JSON object: %v", err)
 	}
 	return nil
 }
 
-// bearer returns the caller's token.
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return strings.TrimSpace(tok)
-	}
-	return ""
-}
-
 // caller authenticates the request's bearer token.
 // Each authenticated request counts against the principal's rate limit.
+// Failed authentications are counted per client address (authguard.go).
 func (a *API) caller(r *http.Request) (statement.Caller, error) {
-	c, err := a.principals.Authenticate(r.Context(), bearer(r))
+	addr, tok := clientAddr(r), bearer(r)
+	if err := a.authGuard.admit(addr); err != nil {
+		return statement.Caller{}, err
+	}
+	if tok != "" && a.authGuard.knownBad(tok) {
+		a.authGuard.failed(addr, "")
+		return statement.Caller{}, fmt.Errorf("%w: the token is not known", principals.ErrUnauthenticated)
+	}
+	c, err := a.principals.Authenticate(r.Context(), tok)
+	if errors.Is(err, principals.ErrUnauthenticated) {
+		a.authGuard.failed(addr, tok)
+	}
 	if err != nil {
 		return c, err
 	}

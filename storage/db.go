@@ -38,6 +38,13 @@ func Open(ctx context.Context, dsn string) (*sql.DB, error) {
 	// STRICT_ALL_TABLES as Trillian expects; quoted as the driver sends it.
 	cfg.Params["sql_mode"] = "'STRICT_ALL_TABLES'"
 	cfg.Params["time_zone"] = "'+00:00'"
+	// utf8mb4 whatever the DSN or the server says: a name such as
+	// "Zoë 医院" must be stored as it was sent.
+	delete(cfg.Params, "charset")
+	delete(cfg.Params, "collation")
+	if err := mysql.Charset(Charset, Collation)(cfg); err != nil {
+		return nil, err
+	}
 	cfg.Loc = time.UTC
 	cfg.ParseTime = true
 	cfg.InterpolateParams = true
@@ -77,7 +84,7 @@ func createDatabase(ctx context.Context, cfg mysql.Config) error {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+escapeIdent(name)+"`"); err != nil {
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+escapeIdent(name)+"` CHARACTER SET "+Charset+" COLLATE "+Collation); err != nil {
 		return fmt.Errorf("creating database %q: %w", name, err)
 	}
 	return nil

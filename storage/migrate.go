@@ -115,7 +115,10 @@ func Migrate(ctx context.Context, db *sql.DB, withTrillian bool) error {
 	if err != nil {
 		return err
 	}
-	return apply(ctx, conn, ComponentTrialog, ms)
+	if err := apply(ctx, conn, ComponentTrialog, ms); err != nil {
+		return err
+	}
+	return convertToUTF8MB4(ctx, conn)
 }
 
 func apply(ctx context.Context, conn *sql.Conn, component string, ms []migration) error {

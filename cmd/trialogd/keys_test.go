@@ -104,7 +104,17 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	if cfg.MySQLDSN != "u@tcp(db:3306)/x" || cfg.Origin != "flag.example/log" || cfg.MaxBatch != 50 {
 		t.Fatalf("config %+v: want the DSN and batch from the environment, the origin from the flag", cfg.Config)
 	}
-	for _, args := range [][]string{{"--origin", "has space"}, {"--origin", "a+b"}, {"--max-batch", "0"}, {"--log-level", "loud"}, {"extra"}} {
+	if cfg.MaxConnections != 1024 || cfg.AuthFailureRate != 1 || cfg.AuthFailureBurst != 20 || cfg.AdminListen != "" || cfg.TLSCert != "" {
+		t.Fatalf("limit and listener defaults %+v", cfg.Config)
+	}
+	t.Setenv("TRIALOG_ADMIN_LISTEN", "127.0.0.1:9")
+	t.Setenv("TRIALOG_AUTH_FAILURE_RATE", "0.5")
+	cfg, err = parseFlags(newFlagSet(), []string{"--max-connections", "10", "--tls-cert", "c.pem", "--tls-key", "k.pem"})
+	if err != nil || cfg.AdminListen != "127.0.0.1:9" || cfg.AuthFailureRate != 0.5 || cfg.MaxConnections != 10 || cfg.TLSCert != "c.pem" || cfg.TLSKey != "k.pem" {
+		t.Fatalf("listener and limit flags: %+v %v", cfg.Config, err)
+	}
+	for _, args := range [][]string{{"--origin", "has space"}, {"--origin", "a+b"}, {"--max-batch", "0"}, {"--log-level", "loud"}, {"extra"},
+		{"--tls-cert", "c.pem"}, {"--tls-key", "k.pem"}, {"--max-connections", "-1"}, {"--auth-failure-burst", "0"}} {
 		if _, err := parseFlags(newFlagSet(), args); err == nil {
 			t.Errorf("parseFlags(%q) accepted bad input", args)
 		}

@@ -38,7 +38,13 @@ func main() {
 		stop()
 		os.Exit(code)
 	}
-	cfg, err := parseFlags(newFlagSet(), os.Args[1:])
+	args, repair := os.Args[1:], false
+	if len(args) > 0 && args[0] == "repair-tree" {
+		// trialogd repair-tree [flags]: move the log to a new Trillian tree
+		// fed from trialog's own entries, then exit (docs/operations.md).
+		args, repair = args[1:], true
+	}
+	cfg, err := parseFlags(newFlagSet(), args)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
 	}
@@ -60,6 +66,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if repair {
+		res, err := daemon.RepairTree(ctx, cfg.Config, logger)
+		if err != nil {
+			logger.Error("repair-tree failed; the log is unchanged", "err", err)
+			os.Exit(1)
+		}
+		fmt.Printf("the log now uses Trillian tree %d (was %d): %d entries, root %x, consistent with the checkpoint of size %d\n",
+			res.NewTreeID, res.OldTreeID, res.Size, res.Root, res.CheckpointSize)
+		return
+	}
 	if err := daemon.Run(ctx, cfg.Config, logger); err != nil {
 		logger.Error("trialogd stopped", "err", err)
 		os.Exit(1)
@@ -96,6 +112,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.IntVar(&c.NodeCacheLeaves, "node-cache-leaves", 0, "largest tree whose Merkle nodes are kept in memory to serve proofs (about 100 bytes per leaf); 0: half of the memory limit's worth (1,174,405 leaves at the default 224 MiB, at most 4,194,304); -1: never, proofs come from Trillian")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "requests per second each principal may make, answered 429 beyond it (0: no limit)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "requests a principal may make at once before --rate-limit applies (default: twice the rate)")
+	fs.StringVar(&c.AdminListen, "admin-listen", "", "address of a second listener that alone serves /v1/admin/* and /metrics (default: none, --listen serves them)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS on every listener; read again on SIGHUP")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert; read again on SIGHUP")
+	fs.IntVar(&c.MaxConnections, "max-connections", 1024, "most open connections per listener; more wait to be accepted (0: no cap)")
+	fs.Float64Var(&c.AuthFailureRate, "auth-failure-rate", 1, "failed authentications per second a client address may make after its burst, answered 429 beyond it (0: no limit)")
+	fs.IntVar(&c.AuthFailureBurst, "auth-failure-burst", 20, "failed authentications a client address may make at once before --auth-failure-rate applies")
 	fs.IntVar(&c.QueueSize, "queue-size", 8192, "submissions that may wait for MySQL before new ones get 503")
 	fs.StringVar(&c.WitnessPolicyFile, "witness-policy", "", "witness policy file (Sigsum/Tessera format): publish only checkpoints its quorum cosigned (default: no witnesses)")
 	fs.DurationVar(&c.WitnessTimeout, "witness-timeout", 5*time.Second, "how long each witness may take to cosign a checkpoint")
@@ -105,7 +127,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&c.memoryLimitMiB, "memory-limit-mib", 224, "soft memory limit for the Go runtime in MiB (0: none); GOMEMLIMIT, if set, wins")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n       trialogd migrate [--trillian-schema]   (create or update the schema, then exit)\n       trialogd --version\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: trialogd [flags]\n       trialogd migrate [--trillian-schema]   (create or update the schema, then exit)\n       trialogd repair-tree [flags]   (every trialogd of the log stopped)\n       trialogd --version\n\nEvery flag also reads TRIALOG_<NAME> (e.g. TRIALOG_MYSQL_DSN).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -133,6 +155,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	}
 	if c.Origin == "" || strings.ContainsAny(c.Origin, " +\n") {
 		return c, fmt.Errorf("--origin must be non-empty without spaces or '+', such as example.org/trialog")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return c, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.MaxConnections < 0 || c.AuthFailureBurst < 1 {
+		return c, fmt.Errorf("--max-connections must not be negative and --auth-failure-burst must be positive")
 	}
 	if c.MaxBatch < 1 || c.QueueSize < 1 || c.SequencerBatch < 1 {
 		return c, fmt.Errorf("--max-batch, --queue-size and --sequencer-batch must be positive")

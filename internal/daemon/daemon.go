@@ -13,13 +13,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 
 	"github.com/trialog/trialog/consent"
@@ -69,6 +72,19 @@ type Config struct {
 	Evidence []engine.Evidence
 	// AccessLog logs one line per HTTP request (internal/accesslog).
 	AccessLog bool
+	// AdminListen, if set, is the address of a second listener that alone
+	// serves /v1/admin/* and /metrics (404 on Listen).
+	AdminListen string
+	// TLSCert and TLSKey, if set, are PEM files: both listeners then speak
+	// HTTPS only, and the files are read again on SIGHUP.
+	TLSCert, TLSKey string
+	// MaxConnections caps the open connections of each listener; further
+	// ones wait to be accepted. Zero: no cap.
+	MaxConnections int
+	// AuthFailureRate and AuthFailureBurst bound failed authentications per
+	// client address (see personality.Config).
+	AuthFailureRate  float64
+	AuthFailureBurst int
 	// WitnessPolicyFile, if set, is a witness policy (Sigsum/Tessera
 	// format): checkpoints are published only once its quorum cosigned.
 	WitnessPolicyFile string
@@ -76,14 +92,21 @@ type Config struct {
 	WitnessRefresh    time.Duration
 }
 
-// Run starts trialogd on cfg.Listen and serves until ctx ends, then shuts
-// down within cfg.ShutdownTimeout.
+// Run starts trialogd on cfg.Listen (and cfg.AdminListen) and serves until
+// ctx ends, then shuts down within cfg.ShutdownTimeout.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	return Serve(ctx, cfg, logger, ln)
+	var adminLn net.Listener
+	if cfg.AdminListen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	return ServeListeners(ctx, cfg, logger, ln, adminLn)
 }
 
 // errTermLost ends runLog when this process stops being the leader.
@@ -98,21 +121,51 @@ var errTermLost = errors.New("lost the leadership of the log")
 // and signing, stands by again and campaigns anew. In the external mode
 // every process serves and only the elected one signs checkpoints.
 func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener) error {
+	return ServeListeners(ctx, cfg, logger, ln, nil)
+}
+
+// ServeListeners is Serve on existing listeners; with adminLn nil, ln
+// serves everything.
+func ServeListeners(ctx context.Context, cfg Config, logger *slog.Logger, ln, adminLn net.Listener) error {
+	closeAll := func() {
+		ln.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
+	}
+	var certs *certReloader
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if cfg.TLSCert == "" || cfg.TLSKey == "" {
+			closeAll()
+			return errors.New("TLS needs both a certificate and a key file")
+		}
+		var err error
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	if cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, cfg.MaxConnections)
+		if adminLn != nil {
+			adminLn = netutil.LimitListener(adminLn, cfg.MaxConnections)
+		}
+	}
 	var policy *witness.Policy
 	if cfg.WitnessPolicyFile != "" {
 		b, err := os.ReadFile(cfg.WitnessPolicyFile)
 		if err != nil {
-			ln.Close()
+			closeAll()
 			return fmt.Errorf("reading the witness policy: %w", err)
 		}
 		if policy, err = witness.ParsePolicy(b); err != nil {
-			ln.Close()
+			closeAll()
 			return fmt.Errorf("%s: %w", cfg.WitnessPolicyFile, err)
 		}
 	}
 	db, err := openWithRetry(ctx, cfg.MySQLDSN, logger)
 	if err != nil {
-		ln.Close()
+		closeAll()
 		return err
 	}
 	defer db.Close()
@@ -128,27 +181,78 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 	if cfg.AccessLog {
 		handler = accesslog.Handler(front, logger)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      personality.MaxWait + 30*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	serveErr := make(chan error, 1)
-	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- err
+	newServer := func(h http.Handler) *http.Server {
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      personality.MaxWait + 30*time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		}
-		close(serveErr)
-	}()
+		if certs != nil {
+			srv.TLSConfig = certs.tlsConfig()
+		}
+		return srv
+	}
+	type served struct {
+		srv *http.Server
+		ln  net.Listener
+	}
+	servers := []served{{newServer(handler), ln}}
+	if adminLn != nil {
+		// With an admin listener, the admin API and the metrics are
+		// served there only, whatever the front serves.
+		servers = []served{{newServer(personality.PublicOnly(handler)), ln}, {newServer(personality.AdminOnly(handler)), adminLn}}
+	}
+	serveErr := make(chan error, len(servers))
+	var serving sync.WaitGroup
+	for _, s := range servers {
+		serving.Go(func() {
+			var err error
+			if certs != nil {
+				err = s.srv.ServeTLS(s.ln, "", "")
+			} else {
+				err = s.srv.Serve(s.ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		})
+	}
+	go func() { serving.Wait(); close(serveErr) }()
+	if certs != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					if err := certs.Reload(); err != nil {
+						logger.Error("TLS certificate not reloaded; still serving the previous one", "err", err)
+					} else {
+						logger.Info("TLS certificate reloaded", "cert", cfg.TLSCert)
+					}
+				}
+			}
+		}()
+	}
 	stopHTTP := func() error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		var errs []error
+		for _, s := range servers {
+			errs = append(errs, s.srv.Shutdown(sctx))
+		}
+		return errors.Join(errs...)
 	}
 	l := &logRun{cfg: cfg, policy: policy, logger: logger, db: db, reg: reg, front: front, ln: ln, serveErr: serveErr, stopHTTP: stopHTTP}
+	if adminLn != nil {
+		l.adminAddr = adminLn.Addr().String()
+	}
 
 	if err := storage.Migrate(ctx, db, embedded); err != nil {
 		stopHTTP()
@@ -207,15 +311,16 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ln net.Listener
 // one term of leadership, or for the whole life of an external-mode
 // replica.
 type logRun struct {
-	cfg      Config
-	policy   *witness.Policy // nil without --witness-policy
-	logger   *slog.Logger
-	db       *sql.DB
-	reg      *prometheus.Registry
-	front    *frontHandler
-	ln       net.Listener
-	serveErr <-chan error
-	stopHTTP func() error
+	cfg       Config
+	policy    *witness.Policy // nil without --witness-policy
+	logger    *slog.Logger
+	db        *sql.DB
+	reg       *prometheus.Registry
+	front     *frontHandler
+	ln        net.Listener
+	adminAddr string
+	serveErr  <-chan error
+	stopHTTP  func() error
 }
 
 // run serves until ctx ends (graceful shutdown of HTTP, then the pipeline),
@@ -302,6 +407,7 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 	api := personality.New(personality.Config{
 		Log: lg, Principals: dir, Trials: trialSvc, Consent: consentSvc,
 		Logger: logger, Metrics: termReg, Gatherer: prometheus.Gatherers{l.reg, termReg}, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		AuthFailureRate: cfg.AuthFailureRate, AuthFailureBurst: cfg.AuthFailureBurst,
 	})
 
 	// The pipeline outlives the HTTP server during shutdown so that
@@ -318,7 +424,8 @@ func (l *logRun) run(ctx context.Context, mayAct func() bool, lost <-chan struct
 	}()
 	// The pages (/patient, /trials/{id}, /log) beside the API.
 	l.front.serve(web.Mount(api.Handler(), web.Options{Logger: logger}))
-	logger.Info("trialogd serving", "addr", l.ln.Addr().String(), "origin", lg.Origin(), "tree_id", lg.TreeID(),
+	logger.Info("trialogd serving", "addr", l.ln.Addr().String(), "admin_addr", l.adminAddr, "tls", cfg.TLSCert != "",
+		"origin", lg.Origin(), "tree_id", lg.TreeID(),
 		"public_key", lg.PublicKey(), "admin_token_file", dir.AdminTokenPath(), "trillian", trillianMode(cfg),
 		"witness_quorum", quorumName(l.policy))
 

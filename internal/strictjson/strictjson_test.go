@@ -1,6 +1,8 @@
 package strictjson
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -68,6 +70,12 @@ func FuzzUnmarshal(f *testing.F) {
 		var again outer
 		if err := Unmarshal(data, &again); err != nil || again.Type != o.Type || again.Digest != o.Digest {
 			t.Fatalf("second decoding differs: %v", err)
+		}
+		// encoding/json, which matches keys loosely, reads the same values:
+		// the strict reading is the only reading.
+		var std outer
+		if err := json.Unmarshal(data, &std); err != nil || !reflect.DeepEqual(std, o) {
+			t.Fatalf("encoding/json reads %+v (%v), strictjson %+v", std, err, o)
 		}
 	})
 }
