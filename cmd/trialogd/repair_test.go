@@ -184,13 +184,19 @@ func TestRepairTreeCommand(t *testing.T) {
 		t.Fatalf("submit: %d %v", status, err)
 	}
 	before := testserver.ReadLog(t, srv.URL)
+	// While a trialogd runs on the log, the repair is refused and the tree
+	// left alone.
+	out, err := exec.Command(trialogdBinary(t), "repair-tree", "--mysql-dsn", dsn, "--data-dir", cfg.DataDir, "--origin", cfg.Origin, "--log-level", "error").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is running on this database") {
+		t.Fatalf("repair-tree beside a running trialogd: %v\n%s", err, out)
+	}
 	srv.Stop(t)
 	lc, err := storage.New(testdb.Open(t, dsn)).LogConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	out, err := exec.Command(trialogdBinary(t), "repair-tree", "--mysql-dsn", dsn, "--data-dir", cfg.DataDir, "--origin", cfg.Origin, "--log-level", "error").CombinedOutput()
+	out, err = exec.Command(trialogdBinary(t), "repair-tree", "--mysql-dsn", dsn, "--data-dir", cfg.DataDir, "--origin", cfg.Origin, "--log-level", "error").CombinedOutput()
 	want := fmt.Sprintf("(was %d): %d entries", lc.TreeID, before.Size)
 	if err != nil || !strings.Contains(string(out), "the log now uses Trillian tree") || !strings.Contains(string(out), want) {
 		t.Fatalf("trialogd repair-tree: %v\n%s", err, out)

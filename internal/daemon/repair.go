@@ -2,14 +2,21 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+
+	"github.com/trialog/trialog/election"
 
 	"github.com/trialog/trialog/engine"
 	"github.com/trialog/trialog/storage"
 )
+
+// ErrLogInUse refuses a repair while a trialogd holds the log's leader lock.
+var ErrLogInUse = errors.New("a trialogd is running on this database (it holds the leader lock): stop every trialogd of this log, then repair")
 
 // RepairTree moves the log of cfg's database to a new Trillian tree fed
 // from trialog's own entries (engine.RepairTree). Every trialogd of
@@ -24,6 +31,29 @@ func RepairTree(ctx context.Context, cfg Config, logger *slog.Logger) (*engine.R
 	if err := storage.Migrate(ctx, db, embedded); err != nil {
 		return nil, fmt.Errorf("migrating the database: %w", err)
 	}
+	// Hold the leader lock for the whole repair: a trialogd still running
+	// on this database (leader or standby about to take over) would feed
+	// and sign against the tree being replaced.
+	taken := make(chan struct{})
+	cctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-taken:
+			cancel()
+		case <-cctx.Done():
+		}
+	}()
+	term, err := election.New(db, logger, prometheus.NewRegistry()).Campaign(cctx, func() { close(taken) })
+	cancel()
+	if err != nil {
+		select {
+		case <-taken:
+			return nil, ErrLogInUse
+		default:
+			return nil, fmt.Errorf("taking the leader lock: %w", err)
+		}
+	}
+	defer term.Resign()
 	var conn *grpc.ClientConn
 	var emb *engine.Embedded
 	if embedded {
