@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trialog/trialog/envelope"
+	"github.com/trialog/trialog/internal/strictjson"
 )
 
 // The checks a receipt can fail, as Error.Check names them.
@@ -316,7 +317,8 @@ func (vr *Verified) StatementType() string {
 	var st struct {
 		Type string `json:"type"`
 	}
-	if json.Unmarshal(vr.Payload, &st) != nil {
+	// The I-JSON reader trialogd used: a duplicate "type" has one reading.
+	if strictjson.Valid(vr.Payload) != nil || json.Unmarshal(vr.Payload, &st) != nil {
 		return ""
 	}
 	return st.Type
@@ -326,6 +328,9 @@ func (vr *Verified) StatementType() string {
 // equal to sum and returns where it is, such as "digest.sha256". Salted
 // digests ("salted": true) never match a document's own hash.
 func (vr *Verified) FindDigest(sum []byte) (string, error) {
+	if strictjson.Valid(vr.Payload) != nil {
+		return "", fail(CheckFile, "the statement is not I-JSON")
+	}
 	var st any
 	dec := json.NewDecoder(bytes.NewReader(vr.Payload))
 	dec.UseNumber()
