@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trialog/trialog/envelope"
+	"github.com/trialog/trialog/internal/secretfile"
 )
 
 // LoadOrCreateNoteKey reads a note signer key (golang.org/x/mod/sumdb/note
@@ -26,7 +26,7 @@ func LoadOrCreateNoteKey(path, name string) (note.Signer, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("generating the log key: %w", err)
 		}
-		if err := writeSecret(path, []byte(skey+"\n")); err != nil {
+		if err := secretfile.Write(path, []byte(skey+"\n")); err != nil {
 			return nil, "", err
 		}
 		signer, err := note.NewSigner(skey)
@@ -71,7 +71,7 @@ func LoadOrCreateEd25519Key(path string) (ed25519.PrivateKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeSecret(path, envelope.MarshalPrivateKey(priv)); err != nil {
+		if err := secretfile.Write(path, envelope.MarshalPrivateKey(priv)); err != nil {
 			return nil, err
 		}
 		return priv, nil
@@ -84,22 +84,3 @@ func LoadOrCreateEd25519Key(path string) (ed25519.PrivateKey, error) {
 
 // ParseEd25519Key parses a PEM PKCS #8 Ed25519 private key.
 func ParseEd25519Key(b []byte) (ed25519.PrivateKey, error) { return envelope.ParsePrivateKey(b) }
-
-func writeSecret(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}

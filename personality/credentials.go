@@ -8,7 +8,6 @@ import (
 
 	"github.com/trialog/trialog/api"
 	"github.com/trialog/trialog/statement"
-	"github.com/trialog/trialog/trials/trialsvc"
 )
 
 // defaultCredentialWait is how long credential calls wait for their entries'
@@ -81,27 +80,11 @@ func (a *API) deletePrincipal(r *http.Request) (int, any, error) {
 // deleteDelegate lets the trial's owner withdraw a delegation: 200 with the
 // trial.delegation-revocation entry (or the first one, withdrawn twice).
 func (a *API) deleteDelegate(r *http.Request) (int, any, error) {
-	ctx := r.Context()
-	caller, err := a.caller(r)
+	trial, wait, err := a.ownedTrial(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	id, err := trialsvc.ParseID(mux.Vars(r)["trial_id"])
-	if err != nil {
-		return 0, nil, err
-	}
-	wait, err := parseWait(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	if wait == 0 {
-		wait = defaultDelegationWait
-	}
-	trial, err := a.trials.Owned(ctx, caller, id)
-	if err != nil {
-		return 0, nil, err
-	}
-	d, err := a.trials.Undelegate(ctx, trial, mux.Vars(r)["principal"], wait)
+	d, err := a.trials.Undelegate(r.Context(), trial, mux.Vars(r)["principal"], wait)
 	if err != nil {
 		return 0, nil, err
 	}

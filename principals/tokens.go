@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/trialog/trialog/internal/secretfile"
 )
 
 // LoadOrCreateToken reads a bearer token from path, or generates one and
@@ -18,7 +19,7 @@ func LoadOrCreateToken(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		tok := NewToken()
-		return tok, writeSecret(path, []byte(tok+"\n"))
+		return tok, secretfile.Write(path, []byte(tok+"\n"))
 	}
 	if err != nil {
 		return "", err
@@ -41,25 +42,4 @@ func NewToken() string {
 func TokenHash(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
-}
-
-// writeSecret writes a new file with mode 0600 and syncs it; it never
-// overwrites one.
-func writeSecret(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
