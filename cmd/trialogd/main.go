@@ -109,7 +109,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (config, error) {
 	fs.DurationVar(&c.SequencerInterval, "sequencer-interval", 100*time.Millisecond, "in-process sequencer's fallback pass interval")
 	fs.IntVar(&c.SequencerBatch, "sequencer-batch", 4096, "in-process sequencer: most leaves integrated per pass")
 	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most entries appended to MySQL in one transaction")
-	fs.IntVar(&c.NodeCacheLeaves, "node-cache-leaves", 0, "largest tree whose Merkle nodes are kept in memory to serve proofs (about 100 bytes per leaf); 0: half of the memory limit's worth (1,174,405 leaves at the default 224 MiB, at most 4,194,304); -1: never, proofs come from Trillian")
+	fs.IntVar(&c.NodeCacheLeaves, "node-cache-leaves", 0, "largest tree whose Merkle nodes are kept in memory to serve proofs (about 80 bytes per leaf); 0: three quarters of the memory limit's worth (2,202,009 leaves at the default 224 MiB, at most 4,194,304); -1: never, proofs come from Trillian")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "requests per second each principal may make, answered 429 beyond it (0: no limit)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 0, "requests a principal may make at once before --rate-limit applies (default: twice the rate)")
 	fs.StringVar(&c.AdminListen, "admin-listen", "", "address of a second listener that alone serves /v1/admin/* and /metrics (default: none, --listen serves them)")
