@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"html/template"
 	"io/fs"
 	"log/slog"
 	"mime"
@@ -90,9 +91,9 @@ func (p *Pages) HasVerifier() bool {
 // Register adds the pages' routes to mux: GET /patient, GET
 // /trials/{trial_id}, GET /log and GET /assets/{file}.
 func (p *Pages) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /patient", p.page("patient.html"))
-	mux.HandleFunc("GET /trials/{trial_id}", p.page("trial.html"))
-	mux.HandleFunc("GET /log", p.page("log.html"))
+	mux.HandleFunc("GET /patient", p.page("patient"))
+	mux.HandleFunc("GET /trials/{trial_id}", p.page("trial"))
+	mux.HandleFunc("GET /log", p.page("log"))
 	mux.HandleFunc("GET /assets/{file}", p.asset)
 }
 
@@ -118,9 +119,15 @@ func headers(w http.ResponseWriter) {
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
 }
 
+// page serves the one page shell (assets/page.html) as the page name: the
+// script reads data-page and builds that page in <main>.
 func (p *Pages) page(name string) http.HandlerFunc {
+	var html bytes.Buffer
+	t, err := template.ParseFS(p.files, "page.html")
+	if err == nil {
+		err = t.Execute(&html, name)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		b, err := fs.ReadFile(p.files, name)
 		if err != nil {
 			p.log.Error("page missing from the assets", "page", name, "err", err)
 			http.Error(w, "page missing", http.StatusInternalServerError)
@@ -129,7 +136,7 @@ func (p *Pages) page(name string) http.HandlerFunc {
 		headers(w)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
-		w.Write(b)
+		w.Write(html.Bytes())
 	}
 }
 

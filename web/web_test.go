@@ -169,7 +169,7 @@ func TestEmbeddedWasmExec(t *testing.T) {
 // attributes, HTML built from strings, storage, logging, eval; and checks
 // that every text the script asks for is in the message catalogue.
 func TestAssetRules(t *testing.T) {
-	for _, name := range []string{"patient.html", "trial.html", "log.html"} {
+	for _, name := range []string{"page.html"} {
 		b, _ := os.ReadFile(filepath.Join("assets", name))
 		s := string(b)
 		for _, tag := range regexp.MustCompile(`<script[^>]*>([^<]*)`).FindAllStringSubmatch(s, -1) {
