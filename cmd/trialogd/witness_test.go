@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +35,7 @@ type witnessedLog struct {
 	policy  *witness.Policy
 	logKey  note.Verifier
 	srv     *testserver.Server
-	logs    *lockedBuffer
+	logs    *testserver.Buffer
 	keyFile string
 }
 
@@ -75,7 +74,7 @@ func newWitnessedLog(t *testing.T) *witnessedLog {
 
 func (w *witnessedLog) start(t *testing.T, wait bool) {
 	t.Helper()
-	w.logs = &lockedBuffer{}
+	w.logs = &testserver.Buffer{}
 	w.srv = testserver.StartLogging(t, w.cfg, w.logs)
 	if wait {
 		w.srv.WaitReady(t)
@@ -475,23 +474,6 @@ func waitFile(t *testing.T, path string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestWitnessRestart: the cosigned checkpoint is kept, so a restarted

@@ -4,6 +4,7 @@
 package testserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -20,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -350,4 +352,23 @@ func ReadLog(t *testing.T, url string) LogState {
 	}
 	_, size, root := IndependentCheckpoint(t, info.PublicKey, []byte(info.Checkpoint))
 	return LogState{VKey: info.PublicKey, Size: size, Root: root}
+}
+
+// Buffer is a bytes.Buffer safe for a process's or logger's writes while a
+// test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/trialog/trialog/internal/testserver"
 )
 
 // Witness is a running litewitness.
@@ -29,7 +31,7 @@ type Witness struct {
 	bin, dir, db, sock, fingerprint, addr string
 	cmd                                   *exec.Cmd
 	exited                                chan struct{}
-	logs                                  *syncBuffer
+	logs                                  *testserver.Buffer
 }
 
 // T is what the package needs of a test; testing.TB has it, and so does
@@ -166,7 +168,7 @@ func Start(t T, name string) *Witness {
 // and database.
 func (w *Witness) Restart(t T) {
 	t.Helper()
-	w.logs = &syncBuffer{}
+	w.logs = &testserver.Buffer{}
 	w.cmd = exec.Command(w.bin, "-listen", w.addr, "-db", w.db, "-name", w.Name, "-ssh-agent", w.sock, "-key", w.fingerprint)
 	w.cmd.Stdout = w.logs
 	w.cmd.Stderr = w.logs
@@ -244,21 +246,4 @@ func waitFor(t T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
