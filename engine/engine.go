@@ -145,6 +145,14 @@ type Config struct {
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 
+	// Batches yield to single submissions (bulk.go): while singles are in
+	// progress a batch advances BulkChunk entries (default 16) every
+	// BulkInterval (default 100ms); otherwise BulkIdleChunk entries
+	// (default 256) at a time.
+	BulkChunk     int
+	BulkIdleChunk int
+	BulkInterval  time.Duration
+
 	// WitnessPolicy, if set, names the witnesses whose cosignatures every
 	// new checkpoint collects; only checkpoints the policy's quorum
 	// cosigned are published (witnessing.go).
@@ -172,6 +180,7 @@ type Log struct {
 	svcKey   ed25519.PrivateKey
 	metrics  *metrics
 	now      func() time.Time
+	bulk     *bulkGate
 
 	// The pipeline appends and feeds Trillian.
 	*pipeline
@@ -205,6 +214,15 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.BulkChunk <= 0 {
+		cfg.BulkChunk = 16
+	}
+	if cfg.BulkIdleChunk <= 0 {
+		cfg.BulkIdleChunk = 256
+	}
+	if cfg.BulkInterval <= 0 {
+		cfg.BulkInterval = 100 * time.Millisecond
+	}
 	if cfg.WitnessRefresh <= 0 {
 		cfg.WitnessRefresh = time.Minute
 	}
@@ -224,6 +242,7 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		reg:    cfg.Registry,
 		origin: cfg.Origin,
 		now:    cfg.Now,
+		bulk:   newBulkGate(cfg.BulkChunk, min(cfg.BulkIdleChunk, cfg.MaxBatch), cfg.BulkInterval, time.Now),
 	}
 	switch {
 	case cfg.Client != nil:

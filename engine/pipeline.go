@@ -59,6 +59,16 @@ func (s *pipeline) appendAll(ctx context.Context, es []storage.Entry) ([]storage
 	if len(es) == 0 {
 		return nil, nil
 	}
+	r, err := s.enqueue(es)
+	if err != nil {
+		return nil, err
+	}
+	return r.wait(ctx)
+}
+
+// enqueue queues es for the appender, whole, or refuses them with
+// ErrQueueFull. Submissions are appended in the order they were queued.
+func (s *pipeline) enqueue(es []storage.Entry) (*appendReq, error) {
 	if s.queued.Add(int64(len(es))) > int64(s.queueSize) && s.queued.Load() > int64(len(es)) {
 		s.queued.Add(-int64(len(es)))
 		return nil, ErrQueueFull
@@ -66,10 +76,15 @@ func (s *pipeline) appendAll(ctx context.Context, es []storage.Entry) ([]storage
 	r := &appendReq{entries: es, done: make(chan appendResult, 1)}
 	select {
 	case s.queue <- r:
+		return r, nil
 	default:
 		s.queued.Add(-int64(len(es)))
 		return nil, ErrQueueFull
 	}
+}
+
+// wait waits until r's entries are durable (or failed).
+func (r *appendReq) wait(ctx context.Context) ([]storage.Appended, error) {
 	select {
 	case res := <-r.done:
 		return res.res, res.err

@@ -33,12 +33,15 @@ type Submission struct {
 // wait, until a published checkpoint includes the entry and then returns it
 // with its inclusion proof.
 func (s *Log) Submit(ctx context.Context, caller statement.Caller, body []byte, wait time.Duration) (*Submission, error) {
+	s.bulk.enter()
 	e, err := s.prepare(ctx, caller, body)
 	if err != nil {
+		s.bulk.leave()
 		s.metrics.submissions.WithLabelValues("rejected").Inc()
 		return nil, err
 	}
 	res, err := s.appendAll(ctx, []storage.Entry{*e})
+	s.bulk.leave()
 	if err != nil {
 		s.metrics.submissions.WithLabelValues("unavailable").Inc()
 		return nil, err
@@ -48,39 +51,91 @@ func (s *Log) Submit(ctx context.Context, caller statement.Caller, body []byte, 
 
 // SubmitBatch logs several envelopes, each judged on its own: the i-th
 // result answers bodies[i] with either a submission or an error.
+//
+// A batch is bulk work: it is prepared and appended in chunks, in order,
+// each let through by the bulk gate (bulk.go), so that single submissions
+// made meanwhile are not held up by it. While one chunk is appended the
+// next is prepared. A chunk that cannot be appended (MySQL unreachable, the
+// queue full) fails alone; the entries of the others are logged.
 func (s *Log) SubmitBatch(ctx context.Context, caller statement.Caller, bodies [][]byte, wait time.Duration) ([]*Submission, []error) {
 	subs := make([]*Submission, len(bodies))
 	errs := make([]error, len(bodies))
-	var es []storage.Entry
-	var pos []int
-	for i, b := range bodies {
-		e, err := s.prepare(ctx, caller, b)
-		if err != nil {
-			s.metrics.submissions.WithLabelValues("rejected").Inc()
-			errs[i] = err
-			continue
-		}
-		es = append(es, *e)
-		pos = append(pos, i)
+	deadline, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	appended := make([]*storage.Appended, len(bodies))
+	type chunk struct {
+		req *appendReq
+		pos []int // positions in bodies of req's entries
 	}
-	res, err := s.appendAll(ctx, es)
-	if err != nil {
+	fail := func(pos []int, err error) {
 		s.metrics.submissions.WithLabelValues("unavailable").Add(float64(len(pos)))
 		for _, i := range pos {
 			errs[i] = err
 		}
-		return subs, errs
 	}
-	deadline, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for j, i := range pos {
+	settle := func(c *chunk) {
+		res, err := c.req.wait(ctx)
+		if err != nil {
+			fail(c.pos, err)
+			return
+		}
+		for j, i := range c.pos {
+			appended[i] = &res[j]
+		}
+	}
+	var inflight *chunk
+	for next := 0; next < len(bodies); {
+		n, err := s.bulk.admit(ctx)
+		if err != nil {
+			rest := make([]int, 0, len(bodies)-next)
+			for i := next; i < len(bodies); i++ {
+				rest = append(rest, i)
+			}
+			fail(rest, err)
+			break
+		}
+		end := min(next+n, len(bodies))
+		var es []storage.Entry
+		var pos []int
+		for i := next; i < end; i++ {
+			e, err := s.prepare(ctx, caller, bodies[i])
+			if err != nil {
+				s.metrics.submissions.WithLabelValues("rejected").Inc()
+				errs[i] = err
+				continue
+			}
+			es = append(es, *e)
+			pos = append(pos, i)
+		}
+		next = end
+		if inflight != nil {
+			settle(inflight)
+			inflight = nil
+		}
+		if len(es) == 0 {
+			continue
+		}
+		r, err := s.enqueue(es)
+		if err != nil {
+			fail(pos, err)
+			continue
+		}
+		inflight = &chunk{req: r, pos: pos}
+	}
+	if inflight != nil {
+		settle(inflight)
+	}
+	for i, a := range appended {
+		if a == nil {
+			continue
+		}
 		w := time.Duration(0)
 		if wait > 0 {
 			if dl, ok := deadline.Deadline(); ok {
 				w = max(time.Until(dl), time.Nanosecond)
 			}
 		}
-		subs[i], errs[i] = s.finish(ctx, res[j], w)
+		subs[i], errs[i] = s.finish(ctx, *a, w)
 	}
 	return subs, errs
 }
