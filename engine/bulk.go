@@ -24,7 +24,7 @@ type bulkGate struct {
 	now       func() time.Time
 	after     func(time.Duration) <-chan time.Time
 
-	mu     sync.Mutex
+	mu      sync.Mutex
 	singles int           // single submissions being prepared or appended
 	idle    chan struct{} // closed when singles falls to zero
 	last    time.Time     // when the last chunk was let through while singles were in progress
