@@ -125,7 +125,7 @@ func TestBatchYieldsToSingleSubmissions(t *testing.T) {
 	const interval = 20 * time.Millisecond
 	l, err := New(context.Background(), Config{
 		Origin: testOrigin, DataDir: f.dir, Store: rec, Trillian: f.emb.Conn, Embedded: f.emb,
-		Registry: f.reg, CheckpointInterval: 10 * time.Millisecond, BulkInterval: interval,
+		Registry: f.reg, CheckpointInterval: 10 * time.Millisecond, BulkChunk: 16, BulkInterval: interval,
 	})
 	if err != nil {
 		t.Fatal(err)

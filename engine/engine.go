@@ -146,8 +146,8 @@ type Config struct {
 	Now func() time.Time
 
 	// Batches yield to single submissions (bulk.go): while singles are in
-	// progress a batch advances BulkChunk entries (default 16) every
-	// BulkInterval (default 100ms); otherwise BulkIdleChunk entries
+	// progress a batch advances BulkChunk entries (default 4) every
+	// BulkInterval (default 25ms); otherwise BulkIdleChunk entries
 	// (default 256) at a time.
 	BulkChunk     int
 	BulkIdleChunk int
@@ -215,13 +215,13 @@ func New(ctx context.Context, cfg Config) (*Log, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.BulkChunk <= 0 {
-		cfg.BulkChunk = 16
+		cfg.BulkChunk = 4
 	}
 	if cfg.BulkIdleChunk <= 0 {
 		cfg.BulkIdleChunk = 256
 	}
 	if cfg.BulkInterval <= 0 {
-		cfg.BulkInterval = 100 * time.Millisecond
+		cfg.BulkInterval = 25 * time.Millisecond
 	}
 	if cfg.WitnessRefresh <= 0 {
 		cfg.WitnessRefresh = time.Minute
