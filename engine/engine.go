@@ -103,7 +103,9 @@ type Config struct {
 	Trillian *grpc.ClientConn
 	// MayPublish, when set, is asked right before each checkpoint is
 	// signed; while it answers false this process only adopts checkpoints
-	// others stored (it is not the elected leader).
+	// others stored (it is not the elected leader). With a witness policy
+	// it then contacts no witness either, and publishes the cosigned
+	// checkpoints the leader stored once they meet its own policy.
 	MayPublish func() bool
 	// AnchorFile, if set, is a second copy of the anchor (the latest
 	// checkpoint this process signed) beside <DataDir>/checkpoint, meant for
@@ -424,6 +426,10 @@ func (s *Log) Ready(ctx context.Context) error {
 		if s.witness != nil && s.latestSigned() != nil {
 			if w := s.witnessErr.Load(); w != nil {
 				return errors.New(*w)
+			}
+			if s.standingBy() {
+				// A standby asks no witness (witnessing.go).
+				return errors.New("waiting for the leader's cosigned checkpoint")
 			}
 			return errors.New("no checkpoint has been cosigned by the witness quorum yet")
 		}

@@ -63,12 +63,13 @@ type publisher struct {
 	guardErr atomic.Pointer[string] // set while the consistency guard refuses
 
 	// With a witness policy (witnessing.go):
-	witness        *witness.Collector     // nil without a witness policy
-	witnessPolicy  *witness.Policy        // the policy witness collects for
-	witnessRefresh time.Duration          // how often an idle log's checkpoint is cosigned again
-	cosigned       *Published             // latest checkpoint the witness quorum cosigned; under cpMu
-	witnessErr     atomic.Pointer[string] // set while the witness quorum is not met
-	persistC       chan struct{}          // wakes persistCosigned
+	witness        *witness.Collector        // nil without a witness policy
+	witnessPolicy  *witness.Policy           // the policy witness collects for
+	witnessRefresh time.Duration             // how often an idle log's checkpoint is cosigned again
+	cosigned       *Published                // latest checkpoint the witness quorum cosigned; under cpMu
+	witnessed      atomic.Pointer[Published] // latest cosigned by this process's witness rounds, for persistCosigned
+	witnessErr     atomic.Pointer[string]    // set while the witness quorum is not met, or on a standby the leader's cosigned checkpoint cannot be published
+	persistC       chan struct{}             // wakes persistCosigned
 }
 
 // Published is a checkpoint trialogd signed.

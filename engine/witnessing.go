@@ -21,6 +21,13 @@ import (
 // latest signed checkpoint to published; everything that serves a
 // checkpoint — /v1/checkpoint, /tlog/, ?wait, entries, receipts — reads
 // Published(), so nothing the witnesses have not seen is ever served.
+//
+// With several processes on one log (Config.MayPublish), only the elected
+// leader talks to the witnesses. A standby sends them nothing: it publishes
+// the cosigned checkpoints the leader records in MySQL, once they meet its
+// own policy. Otherwise every replica would submit every checkpoint too,
+// multiplying the witnesses' load, racing the leader at them (409s) and
+// each publishing only what it got cosigned itself.
 
 func (s *publisher) newWitnessCollector(cfg Config) (*witness.Collector, error) {
 	c, err := witness.NewCollector(witness.Options{
@@ -67,6 +74,12 @@ func (s *publisher) signedConsistency(ctx context.Context, from, to uint64) ([][
 // same tree gives the same Ed25519 signature; the witnesses' timestamps are
 // what is new). When the quorum is not met it retries with backoff, and
 // Ready says why.
+//
+// While the process may not publish (a standby) it contacts no witness:
+// each pass follows the leader instead (followCosigned), when a newly
+// signed checkpoint is adopted and every checkpoint interval, since the
+// leader records the cosigned checkpoint after the signed one. Once elected
+// it witnesses the latest signed checkpoint at once.
 func (s *publisher) witnessLoop(ctx context.Context) {
 	const minBackoff, maxBackoff = 250 * time.Millisecond, 10 * time.Second
 	backoff := minBackoff
@@ -76,6 +89,17 @@ func (s *publisher) witnessLoop(ctx context.Context) {
 		s.cpMu.Lock()
 		ch, signed, pub := s.signedC, s.cp, s.cosigned
 		s.cpMu.Unlock()
+		if s.standingBy() {
+			s.followCosigned(ctx, warn)
+			witnessedAt, backoff = time.Time{}, minBackoff
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+			case <-time.After(s.interval):
+			}
+			continue
+		}
 		due := signed != nil && (pub == nil || pub.Size < signed.Size || time.Since(witnessedAt) >= s.witnessRefresh)
 		if due {
 			err := s.witnessOnce(ctx, signed)
@@ -126,10 +150,12 @@ func (s *publisher) witnessOnce(ctx context.Context, signed *Published) error {
 	if cs.Size != signed.Size {
 		return errors.New("the cosigned checkpoint is not the one submitted")
 	}
-	s.setCosigned(&Published{Size: signed.Size, Root: signed.Root, Note: cosigned, CreatedAt: signed.CreatedAt, CosignedAt: cs.CosignedAt})
-	// Kept so that a restart serves it at once, off the loop's path: losing
-	// it only delays publication after a restart until the quorum cosigns
-	// again.
+	p := &Published{Size: signed.Size, Root: signed.Root, Note: cosigned, CreatedAt: signed.CreatedAt, CosignedAt: cs.CosignedAt}
+	s.setCosigned(p)
+	s.witnessed.Store(p)
+	// Kept so that a restart and the standbys serve it at once, off the
+	// loop's path: losing it only delays publication after a restart until
+	// the quorum cosigns again.
 	select {
 	case s.persistC <- struct{}{}:
 	default:
@@ -137,12 +163,15 @@ func (s *publisher) witnessOnce(ctx context.Context, signed *Published) error {
 	return nil
 }
 
-// persistCosigned records the latest cosigned checkpoint in MySQL whenever
-// it changes; when several are published meanwhile, only the latest.
+// persistCosigned records in MySQL the latest checkpoint this process's
+// witnesses cosigned whenever it changes; when several are cosigned
+// meanwhile, only the latest. What it loaded or followed from MySQL is not
+// written back: a standby leaving would otherwise replace the leader's
+// fresher cosignatures on the same tree with older ones.
 func (s *publisher) persistCosigned(ctx context.Context) {
 	var stored *Published
 	store := func(ctx context.Context) {
-		p := s.Published()
+		p := s.witnessed.Load()
 		if p == nil || p == stored {
 			return
 		}
@@ -171,28 +200,96 @@ func (s *publisher) persistCosigned(ctx context.Context) {
 
 // loadCosigned publishes, at start, the latest cosigned checkpoint recorded,
 // if it still meets the policy's quorum and is no larger than the latest
-// signed checkpoint.
+// signed checkpoint. One that does not meet the policy (it changed) is left
+// for the witnesses to replace.
 func (s *publisher) loadCosigned(ctx context.Context) error {
-	c, err := s.store.LatestCosigned(ctx)
-	if errors.Is(err, storage.ErrNotFound) {
+	p, err := s.recordedCosigned(ctx)
+	var pe *cosignedPolicyError
+	if errors.As(err, &pe) {
+		s.log.Info("the recorded cosigned checkpoint does not meet the witness policy; waiting for the witnesses", "tree_size", pe.size, "err", pe.err)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading the latest cosigned checkpoint: %w", err)
+		return err
+	}
+	if p != nil {
+		s.setCosigned(p)
+	}
+	return nil
+}
+
+// followCosigned is a standby's witness pass: it publishes the leader's
+// latest cosigned checkpoint from MySQL when it is newer than the one
+// published (a larger tree, or the same with fresher cosignatures). Ready
+// reports a recorded checkpoint this process cannot publish until a good
+// one comes.
+func (s *publisher) followCosigned(ctx context.Context, warn *throttle.Throttle) {
+	p, err := s.recordedCosigned(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		msg := err.Error()
+		s.witnessErr.Store(&msg)
+		warn.Warn(s.log, "the leader's cosigned checkpoint cannot be published here", err)
+		return
+	}
+	if s.witnessErr.Swap(nil) != nil {
+		warn.Reset()
+	}
+	if p == nil {
+		return
+	}
+	if cur := s.Published(); cur != nil && (p.Size < cur.Size || p.Size == cur.Size && !p.CosignedAt.After(cur.CosignedAt)) {
+		return
+	}
+	s.setCosigned(p)
+}
+
+// cosignedPolicyError is a recorded cosigned checkpoint that does not meet
+// this process's witness policy.
+type cosignedPolicyError struct {
+	size int64
+	err  error
+}
+
+func (e *cosignedPolicyError) Error() string {
+	return fmt.Sprintf("the recorded cosigned checkpoint of size %d does not meet this process's witness policy: %v", e.size, e.err)
+}
+
+func (e *cosignedPolicyError) Unwrap() error { return e.err }
+
+// recordedCosigned reads the latest cosigned checkpoint recorded in MySQL
+// and checks it as if it came from the witnesses: it must meet the policy's
+// quorum (a *cosignedPolicyError otherwise) and be the checkpoint of its
+// row. It returns nil, nil when none is recorded or when it is larger than
+// the latest checkpoint this process signed or adopted: until the publisher
+// has checked that tree's consistency, it is not published.
+func (s *publisher) recordedCosigned(ctx context.Context) (*Published, error) {
+	c, err := s.store.LatestCosigned(ctx)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the latest cosigned checkpoint: %w", err)
 	}
 	cs, err := s.witnessPolicy.Verify(c.Note, s.verifier)
 	if err != nil {
-		s.log.Info("the recorded cosigned checkpoint does not meet the witness policy; waiting for the witnesses", "tree_size", c.TreeSize, "err", err)
-		return nil
+		return nil, &cosignedPolicyError{size: c.TreeSize, err: err}
 	}
 	if cs.Size != uint64(c.TreeSize) || !bytes.Equal(cs.Hash, c.RootHash) {
-		return fmt.Errorf("the recorded cosigned checkpoint of size %d is not the signed checkpoint of its row", c.TreeSize)
+		return nil, fmt.Errorf("the recorded cosigned checkpoint of size %d is not the signed checkpoint of its row", c.TreeSize)
 	}
 	if signed := s.latestSigned(); signed == nil || cs.Size > signed.Size {
-		return nil // the publisher has not caught up with it yet; the witnesses will cosign again
+		return nil, nil
 	}
-	s.setCosigned(&Published{Size: cs.Size, Root: cs.Hash, Note: c.Note, CreatedAt: c.CreatedAt, CosignedAt: cs.CosignedAt})
-	return nil
+	return &Published{Size: cs.Size, Root: cs.Hash, Note: c.Note, CreatedAt: c.CreatedAt, CosignedAt: cs.CosignedAt}, nil
+}
+
+// standingBy reports whether the process may not publish now: another
+// process on the log is the elected leader.
+func (s *publisher) standingBy() bool {
+	return s.mayPublish != nil && !s.mayPublish()
 }
 
 // notifySigned wakes whoever waits for a newly signed checkpoint: the
