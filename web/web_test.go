@@ -164,10 +164,49 @@ func TestEmbeddedWasmExec(t *testing.T) {
 	}
 }
 
-// TestAssetRules reads the pages and the script for what the policy and
+// shellScripts are the scripts the page shell loads, in its order.
+func shellScripts(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("assets", "page.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(`<script src="/assets/([^"]+)"`).FindAllStringSubmatch(string(b), -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// pageScripts are the pages' own scripts in web/assets: every .js file
+// but the generated wasm_exec.js.
+func pageScripts(t *testing.T) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir("assets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".js" || e.Name() == web.WasmExecFile {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("assets", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = string(b)
+	}
+	return out
+}
+
+// TestAssetRules reads the pages and the scripts for what the policy and
 // the secret's rules forbid: inline script or style, event handler
-// attributes, HTML built from strings, storage, logging, eval; and checks
-// that every text the script asks for is in the message catalogue.
+// attributes, HTML built from strings, storage, logging, eval; checks that
+// the shell loads every script of the pages once, Go's loader first,
+// lib.js (which the others build on) next and app.js (which starts the
+// page) last; and that every text the scripts ask for is in the message
+// catalogue.
 func TestAssetRules(t *testing.T) {
 	for _, name := range []string{"page.html"} {
 		b, _ := os.ReadFile(filepath.Join("assets", name))
@@ -183,11 +222,32 @@ func TestAssetRules(t *testing.T) {
 			}
 		}
 	}
-	js, _ := os.ReadFile(filepath.Join("assets", "app.js"))
-	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "localStorage", "sessionStorage",
-		"indexedDB", "document.cookie", "console.", "http://", "https://", "history.pushState", "sendBeacon"} {
-		if strings.Contains(string(js), bad) {
-			t.Errorf("app.js uses %s", bad)
+	scripts := pageScripts(t)
+	if _, ok := scripts["app.js"]; !ok || len(scripts) < 2 {
+		t.Fatalf("the pages' scripts: %d, app.js among them: %v", len(scripts), ok)
+	}
+	loaded := shellScripts(t)
+	seen := map[string]int{}
+	for _, name := range loaded {
+		seen[name]++
+		if _, ok := scripts[name]; !ok && name != web.WasmExecFile {
+			t.Errorf("page.html loads %s, which is not in web/assets", name)
+		}
+	}
+	for name := range scripts {
+		if seen[name] != 1 {
+			t.Errorf("page.html loads %s %d times, want once", name, seen[name])
+		}
+	}
+	if len(loaded) < 3 || loaded[0] != web.WasmExecFile || loaded[1] != "lib.js" || loaded[len(loaded)-1] != "app.js" {
+		t.Errorf("page.html loads %q: want %s first, lib.js next, app.js last", loaded, web.WasmExecFile)
+	}
+	for name, js := range scripts {
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "localStorage", "sessionStorage",
+			"indexedDB", "document.cookie", "console.", "http://", "https://", "history.pushState", "sendBeacon"} {
+			if strings.Contains(js, bad) {
+				t.Errorf("%s uses %s", name, bad)
+			}
 		}
 	}
 	var cat map[string]map[string]string
@@ -199,12 +259,14 @@ func TestAssetRules(t *testing.T) {
 	if len(en) < 100 {
 		t.Fatalf("the English catalogue has %d texts", len(en))
 	}
-	for _, m := range regexp.MustCompile(`\bt\('([a-z0-9_.\-]+)'`).FindAllStringSubmatch(string(js), -1) {
-		if strings.HasSuffix(m[1], ".") {
-			continue // a prefix, checked below
-		}
-		if _, ok := en[m[1]]; !ok {
-			t.Errorf("app.js asks for text %q, which messages.json lacks", m[1])
+	for name, js := range scripts {
+		for _, m := range regexp.MustCompile(`\bt\('([a-z0-9_.\-]+)'`).FindAllStringSubmatch(js, -1) {
+			if strings.HasSuffix(m[1], ".") {
+				continue // a prefix, checked below
+			}
+			if _, ok := en[m[1]]; !ok {
+				t.Errorf("%s asks for text %q, which messages.json lacks", name, m[1])
+			}
 		}
 	}
 	for _, prefix := range []string{"verify.check.", "patient.status.", "patient.decision.", "trial.status.", "trial.flag."} {
@@ -226,7 +288,13 @@ func TestAssetRules(t *testing.T) {
 // TestMountedInTrialogd: trialogd serves the pages beside its API.
 func TestMountedInTrialogd(t *testing.T) {
 	srv := testserver.Start(t, testserver.Config(t, testdb.DSN(t)))
-	for _, path := range []string{"/patient", "/trials/NCT00000419", "/log", "/assets/app.js", "/assets/messages.json"} {
+	paths := []string{"/patient", "/trials/NCT00000419", "/log", "/assets/messages.json"}
+	for _, name := range shellScripts(t) {
+		if name != web.WasmExecFile { // generated: embedded only after go generate
+			paths = append(paths, "/assets/"+name)
+		}
+	}
+	for _, path := range paths {
 		status, hdr, body := testserver.Request(t, http.MethodGet, srv.URL+path, "", "", nil)
 		if status != http.StatusOK || hdr.Get("Content-Security-Policy") != web.CSP || len(body) == 0 {
 			t.Errorf("GET %s: %d %q", path, status, hdr.Get("Content-Security-Policy"))
