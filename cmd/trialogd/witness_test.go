@@ -273,7 +273,7 @@ func TestWitnessRefusesFork(t *testing.T) {
 	fork.cfg = testserver.Config(t, testdb.DSN(t))
 	fork.cfg.SigningKeyFile, fork.cfg.WitnessPolicyFile, fork.cfg.WitnessTimeout = w.cfg.SigningKeyFile, w.cfg.WitnessPolicyFile, w.cfg.WitnessTimeout
 	fork.start(t, false)
-	waitFile(t, filepath.Join(fork.cfg.DataDir, "admin.token"))
+	waitServing(t, fork.srv.URL)
 	other := fork.srv.NewPrincipal(t, "Mallory", "sponsor")
 	for i := range 5 {
 		if _, status, err := other.Client.Submit(ctx, other.Sign(testserver.DigestStatement(fmt.Sprintf("rewritten %d", i))), 0); err != nil || status != http.StatusAccepted {
@@ -462,15 +462,27 @@ func get(t *testing.T, url string) string {
 	return string(body)
 }
 
-func waitFile(t *testing.T, path string) {
+// waitServing waits until the trialogd at url serves its API: its
+// /readyz no longer answers the start-up placeholder's {"status":"starting"}
+// (the admin token file is written before that, so it is no sign). The
+// server need not be ready: a log its witnesses refuse never is.
+func waitServing(t *testing.T, url string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := os.Stat(path); err == nil {
-			return
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			var body struct {
+				Status string `json:"status"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if err == nil && body.Status != "starting" {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not appear", path)
+			t.Fatalf("%s did not start serving its API within 60s", url)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
