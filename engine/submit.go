@@ -33,20 +33,30 @@ type Submission struct {
 // wait, until a published checkpoint includes the entry and then returns it
 // with its inclusion proof.
 func (s *Log) Submit(ctx context.Context, caller statement.Caller, body []byte, wait time.Duration) (*Submission, error) {
+	a, err := s.submitOne(ctx, caller, body)
+	if err != nil {
+		return nil, err
+	}
+	return s.finish(ctx, a, wait)
+}
+
+// submitOne prepares and appends one envelope, counted as a single
+// submission in progress by the bulk gate until it is durable (or failed,
+// or panicked: a count left behind would hold batches back for good).
+func (s *Log) submitOne(ctx context.Context, caller statement.Caller, body []byte) (storage.Appended, error) {
 	s.bulk.enter()
+	defer s.bulk.leave()
 	e, err := s.prepare(ctx, caller, body)
 	if err != nil {
-		s.bulk.leave()
 		s.metrics.submissions.WithLabelValues("rejected").Inc()
-		return nil, err
+		return storage.Appended{}, err
 	}
 	res, err := s.appendAll(ctx, []storage.Entry{*e})
-	s.bulk.leave()
 	if err != nil {
 		s.metrics.submissions.WithLabelValues("unavailable").Inc()
-		return nil, err
+		return storage.Appended{}, err
 	}
-	return s.finish(ctx, res[0], wait)
+	return res[0], nil
 }
 
 // SubmitBatch logs several envelopes, each judged on its own: the i-th
